@@ -1,0 +1,55 @@
+"""Every error flask_fs raises on purpose: catch :class:`FSError` to catch them all."""
+
+from __future__ import annotations
+
+
+class FSError(Exception):
+    """Base class of every flask_fs error."""
+
+
+class ConfigurationError(FSError):
+    """A storage's settings are missing, unknown or inconsistent (raised by ``init_app``)."""
+
+
+class InvalidFileName(FSError, ValueError):
+    """A storage-relative name is unsafe (traversal, absolute path, NUL byte, ...) or empty."""
+
+
+class FileExists(FSError, FileExistsError):
+    """The target name is taken and overwriting was not allowed."""
+
+
+class FileNotFound(FSError, FileNotFoundError):
+    """The named file is not in the storage."""
+
+
+class UnauthorizedFileType(FSError):
+    """The upload's extension is not allowed in this storage."""
+
+
+class UploadNotAllowed(FSError):
+    """The upload was refused for another reason than its type (see subclasses)."""
+
+
+class FileTooLarge(UploadNotAllowed):
+    """The upload is bigger than the storage's ``MAX_SIZE`` setting."""
+
+
+class OperationNotSupported(FSError):
+    """The storage's backend cannot do this (e.g. ``path()`` on an object store)."""
+
+
+class BackendError(FSError):
+    """The storage server failed or went away; the original exception is in ``__cause__``."""
+
+
+class ImageError(FSError, ValueError):
+    """An image could not be processed."""
+
+
+class InvalidImage(ImageError):
+    """The data is not an image Pillow can decode, or it is truncated."""
+
+
+class ImageTooLarge(ImageError):
+    """The image has more pixels than allowed (a possible decompression bomb)."""

@@ -1,0 +1,308 @@
+"""Image processing for image fields: validation, thumbnails, resizing and re-encoding with Pillow.
+
+Every function takes a path, ``bytes`` or a binary file object (read from its start) and returns a
+:class:`io.BytesIO` encoded in the source's own format (a JPEG stays a JPEG, a PNG stays a PNG...).
+Invalid input raises :class:`~flask_fs.errors.InvalidImage`; an image with more pixels than allowed
+raises :class:`~flask_fs.errors.ImageTooLarge`. Both are :class:`~flask_fs.errors.ImageError`.
+
+:func:`render_all` decodes the source once (at a reduced JPEG scale when the outputs are much smaller
+than the source) and renders every thumbnail from that single decode; the other functions are thin
+wrappers over the same pipeline. The source's EXIF orientation is applied and EXIF metadata is not
+copied to the outputs; an RGB ICC profile is kept, a CMYK one is used to convert to sRGB.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import IO, Union
+
+from PIL import Image, ImageOps
+
+from .errors import ImageError, ImageTooLarge, InvalidImage
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageError",
+    "ImageTooLarge",
+    "InvalidImage",
+    "Renditions",
+    "format_extension",
+    "make_thumbnail",
+    "open_image",
+    "optimize",
+    "render_all",
+    "resize",
+]
+
+ImageSource = Union[str, os.PathLike, bytes, IO[bytes]]
+BBox = tuple[float, float, float, float]
+
+#: Pixel limit used when none is given (Pillow's own default ``Image.MAX_IMAGE_PIXELS``, ~89.5 MP).
+#: Pillow still refuses images above twice its own limit, whatever ``max_pixels`` says.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Decode and downscale so that at least this factor of extra resolution is left for the final
+#: LANCZOS pass (Pillow's ``reducing_gap``); 2.0 is visually indistinguishable from a full decode.
+REDUCING_GAP = 2.0
+
+JPEG_QUALITY = 85
+WEBP_QUALITY = 85
+RESAMPLE = Image.Resampling.LANCZOS
+
+# Formats whose outputs can carry an alpha channel; the others are flattened on white.
+_ALPHA_FORMATS = {"PNG", "WEBP", "GIF", "TIFF"}
+# Source formats written as another, more common one.
+_OUTPUT_FORMAT = {"MPO": "JPEG"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+
+@dataclass
+class Renditions:
+    """Everything :func:`render_all` produced from one source image."""
+
+    format: str  #: Pillow format of every output (``"JPEG"``, ``"PNG"``...).
+    size: tuple[int, int]  #: Source size in pixels, after EXIF orientation.
+    main: io.BytesIO | None = None  #: Resized/optimized main image, or None if the source can be kept.
+    thumbnails: dict[int, io.BytesIO] = field(default_factory=dict)  #: Thumbnail bytes by size.
+
+    @property
+    def extension(self) -> str:
+        """File extension (without dot) matching :attr:`format`."""
+        return format_extension(self.format)
+
+    @property
+    def mimetype(self) -> str:
+        """MIME type matching :attr:`format`."""
+        return Image.MIME.get(self.format, "application/octet-stream")
+
+
+def format_extension(fmt: str) -> str:
+    """Usual file extension (without dot, e.g. ``"jpg"``) for a Pillow format name."""
+    fmt = _OUTPUT_FORMAT.get(fmt.upper(), fmt.upper())
+    if fmt in _EXTENSIONS:
+        return _EXTENSIONS[fmt]
+    for ext, name in Image.registered_extensions().items():
+        if name == fmt:
+            return ext.lstrip(".")
+    return fmt.lower()
+
+
+def open_image(file: ImageSource, max_pixels: int | None = None) -> Image.Image:
+    """Open, fully decode and validate an image, with its EXIF orientation applied.
+
+    Raise :class:`InvalidImage` if ``file`` is not a decodable image (or is truncated) and
+    :class:`ImageTooLarge` if it has more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`).
+    """
+    image, _ = _decode(file, max_pixels, 1.0)
+    return image
+
+
+def make_thumbnail(file: ImageSource, size: int, bbox: BBox | None = None, **options) -> io.BytesIO:
+    """Square ``size`` px thumbnail, centre-cropped or cropped to ``bbox`` = (x1, y1, x2, y2) first.
+
+    ``bbox`` is in pixels of the (EXIF-oriented) source; a non-square one is centre-cropped to a square.
+    ``options`` are those of :func:`render_all` (``optimize``, ``max_pixels``).
+    """
+    return render_all(file, [size], bbox=bbox, **options).thumbnails[size]
+
+
+def resize(file: ImageSource, size: int, *, optimize: bool = False, max_pixels: int | None = None) -> io.BytesIO:
+    """Re-encode the image scaled down to fit within ``size`` x ``size`` (never scaled up)."""
+    result = render_all(file, [], max_size=size, optimize=optimize, max_pixels=max_pixels, keep_main=False)
+    assert result.main is not None
+    return result.main
+
+
+def optimize(file: ImageSource, *, max_pixels: int | None = None) -> io.BytesIO:
+    """Re-encode the image at full size with the format's size optimizations."""
+    result = render_all(file, [], optimize=True, max_pixels=max_pixels, keep_main=False)
+    assert result.main is not None
+    return result.main
+
+
+def render_all(
+    file: ImageSource,
+    sizes: list[int],
+    *,
+    square: bool = True,
+    bbox: BBox | None = None,
+    max_size: int | None = None,
+    optimize: bool = False,
+    max_pixels: int | None = None,
+    keep_main: bool = True,
+) -> Renditions:
+    """Validate the source, decode it once and render every thumbnail (and the main image).
+
+    Thumbnails are ``size`` px squares (see :func:`make_thumbnail`), or fit within ``size`` x ``size``
+    when ``square`` is false. ``main`` is the source fitted within ``max_size`` and/or optimized, or
+    None when neither changes anything and ``keep_main`` is true (store the original bytes as they are).
+    """
+    if any(s < 1 for s in sizes) or (max_size is not None and max_size < 1):
+        raise ValueError("sizes must be positive")
+    with _open(file, max_pixels) as source:
+        width, height = _oriented_size(source)
+        crop = _square_box((0, 0, width, height), bbox) if square else _clamp((0, 0, width, height), bbox)
+        # How much smaller than the source the decode may be: every output keeps REDUCING_GAP spare.
+        factors = [min(crop[2] - crop[0], crop[3] - crop[1]) / s for s in sizes] if square else [
+            max(crop[2] - crop[0], crop[3] - crop[1]) / s for s in sizes
+        ]
+        resize_main = max_size is not None and max(width, height) > max_size
+        if resize_main:
+            factors.append(max(width, height) / max_size)
+        elif optimize or not keep_main:
+            factors.append(1.0)  # the main image is re-encoded at full size
+        image, scale = _decode(source, max_pixels, min(factors, default=1.0) / REDUCING_GAP)
+
+    fmt = _OUTPUT_FORMAT.get(source.format or "", source.format or "PNG")
+    if fmt not in Image.SAVE:
+        fmt = "PNG"
+    icc = image.info.get("icc_profile")
+    result = Renditions(format=fmt, size=(width, height))
+    for size in sizes:
+        box = tuple(v * scale for v in crop)
+        target = (size, size) if square else _fit(box[2] - box[0], box[3] - box[1], size)
+        thumb = image.resize(target, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+        result.thumbnails[size] = _encode(thumb, fmt, optimize, icc)
+    if resize_main:
+        assert max_size is not None
+        main = image.resize(_fit(width, height, max_size), RESAMPLE, reducing_gap=REDUCING_GAP)
+        result.main = _encode(main, fmt, optimize, icc)
+    elif optimize or not keep_main:
+        result.main = _encode(image, fmt, optimize, icc)
+    return result
+
+
+def _open(file: ImageSource, max_pixels: int | None) -> Image.Image:
+    """Identify the image from its header (no decoding) and check its pixel count."""
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        file = io.BytesIO(file)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    try:
+        image = Image.open(file)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS as exc:  # UnidentifiedImageError is an OSError
+        raise InvalidImage(f"not a valid image: {exc}") from exc
+    if image.width * image.height > limit:
+        image.close()
+        raise ImageTooLarge(f"image is {image.width}x{image.height} pixels, more than the {limit} allowed")
+    return image
+
+
+def _decode(file: ImageSource | Image.Image, max_pixels: int | None, reduce: float) -> tuple[Image.Image, float]:
+    """Fully decode the image, at a reduced JPEG scale of up to ``reduce`` (DCT scaling, 1/2 to 1/8).
+
+    Return the oriented image ready to resize (in a mode Pillow resamples well) and its scale
+    relative to the oriented source size.
+    """
+    image = file if isinstance(file, Image.Image) else _open(file, max_pixels)
+    full_width = image.width
+    try:
+        if reduce >= 2:
+            image.draft(None, (math.ceil(image.width / reduce), math.ceil(image.height / reduce)))
+        image.load()  # a truncated file fails here: Pillow's LOAD_TRUNCATED_IMAGES stays off
+        scale = image.width / full_width
+        image = ImageOps.exif_transpose(image)
+        return _normalize(image), scale
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(f"cannot decode image: {exc}") from exc
+    finally:
+        if not isinstance(file, Image.Image):
+            image.close()
+
+
+def _normalize(image: Image.Image) -> Image.Image:
+    """Convert to L, LA, RGB or RGBA (the modes every resample filter and encoder handle)."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA") and "transparency" not in image.info:
+        return image
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if mode.startswith("I") or mode == "F":
+        # 16/32-bit grey: map to 8 bits instead of clipping everything above 255 to white.
+        image = image.convert("I") if mode.startswith("I;16") else image
+        if image.getextrema()[1] > 255:
+            image = image.point(lambda v: v / 256)
+        return image.convert("L")
+    has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
+    grey = mode in ("1", "L", "LA", "La", "I", "F")
+    return image.convert(("LA" if grey else "RGBA") if has_alpha else ("L" if grey else "RGB"))
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    """Convert CMYK to sRGB through the embedded ICC profile when there is one."""
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if converted is not None:
+                converted.info.pop("icc_profile", None)
+                return converted
+        except (ImportError, OSError, ImageCms.PyCMSError):
+            pass
+    converted = image.convert("RGB")
+    converted.info.pop("icc_profile", None)
+    return converted
+
+
+def _encode(image: Image.Image, fmt: str, optimize: bool, icc: bytes | None) -> io.BytesIO:
+    """Encode ``image`` as ``fmt``, flattening alpha on white for formats without transparency."""
+    if image.mode in ("LA", "RGBA") and fmt not in _ALPHA_FORMATS:
+        background = Image.new(image.mode[:-1], image.size, 255)
+        background.paste(image, mask=image.getchannel("A"))
+        image = background
+    options: dict = {"optimize": optimize}
+    if fmt == "JPEG":
+        options.update(quality=JPEG_QUALITY, progressive=optimize)
+    elif fmt == "WEBP":
+        options.update(quality=WEBP_QUALITY, method=6 if optimize else 4)
+    if icc and image.mode != "CMYK":
+        options["icc_profile"] = icc
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    out.seek(0)
+    return out
+
+
+def _oriented_size(image: Image.Image) -> tuple[int, int]:
+    """Size of the image once its EXIF orientation is applied, read from the header only."""
+    orientation = image.getexif().get(0x0112, 1)
+    return (image.height, image.width) if orientation in (5, 6, 7, 8) else (image.width, image.height)
+
+
+def _clamp(frame: BBox, bbox: BBox | None) -> BBox:
+    """``bbox`` clipped to ``frame`` (or ``frame`` itself without bbox)."""
+    if bbox is None:
+        return frame
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    box = (max(x1, frame[0]), max(y1, frame[1]), min(x2, frame[2]), min(y2, frame[3]))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"bbox {tuple(bbox)} does not overlap the {frame[2]:g}x{frame[3]:g} image")
+    return box
+
+
+def _square_box(frame: BBox, bbox: BBox | None) -> BBox:
+    """Largest centred square inside ``bbox`` (clipped to ``frame``), or inside ``frame``."""
+    x1, y1, x2, y2 = _clamp(frame, bbox)
+    side = min(x2 - x1, y2 - y1)
+    left, top = x1 + (x2 - x1 - side) / 2, y1 + (y2 - y1 - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def _fit(width: float, height: float, size: int) -> tuple[int, int]:
+    """Dimensions of a ``width`` x ``height`` area fitted within ``size`` x ``size``, never enlarged."""
+    ratio = min(1.0, size / width, size / height)
+    return max(1, round(width * ratio)), max(1, round(height * ratio))
