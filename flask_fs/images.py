@@ -18,10 +18,17 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Union
+from typing import IO
 
 from PIL import Image, ImageOps
+
+try:
+    from PIL import ImageCms
+except ImportError:  # Pillow built without littlecms
+    ImageCms = None
 
 from .errors import ImageError, ImageTooLarge, InvalidImage
 
@@ -39,7 +46,7 @@ __all__ = [
     "resize",
 ]
 
-ImageSource = Union[str, os.PathLike, bytes, IO[bytes]]
+ImageSource = str | os.PathLike | bytes | IO[bytes]
 BBox = tuple[float, float, float, float]
 
 #: Pixel limit used when none is given (Pillow's own default ``Image.MAX_IMAGE_PIXELS``, ~89.5 MP).
@@ -59,6 +66,7 @@ _ALPHA_FORMATS = {"PNG", "WEBP", "GIF", "TIFF"}
 # Source formats written as another, more common one.
 _OUTPUT_FORMAT = {"MPO": "JPEG"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
+_ORIENTATION = 0x0112  # EXIF tag
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 
 
@@ -98,21 +106,37 @@ def open_image(file: ImageSource, max_pixels: int | None = None) -> Image.Image:
 
     Raise :class:`InvalidImage` if ``file`` is not a decodable image (or is truncated) and
     :class:`ImageTooLarge` if it has more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`).
+    The result is in mode L, LA, RGB or RGBA.
     """
-    image, _ = _decode(file, max_pixels, 1.0)
+    source = _open(file, max_pixels)
+    try:
+        image = _decode(source, 1.0)
+    except BaseException:
+        source.close()
+        raise
+    if image is not source:
+        source.close()
     return image
 
 
-def make_thumbnail(file: ImageSource, size: int, bbox: BBox | None = None, **options) -> io.BytesIO:
+def make_thumbnail(
+    file: ImageSource,
+    size: int,
+    bbox: BBox | None = None,
+    *,
+    optimize: bool = False,
+    max_pixels: int | None = None,
+) -> io.BytesIO:
     """Square ``size`` px thumbnail, centre-cropped or cropped to ``bbox`` = (x1, y1, x2, y2) first.
 
     ``bbox`` is in pixels of the (EXIF-oriented) source; a non-square one is centre-cropped to a square.
-    ``options`` are those of :func:`render_all` (``optimize``, ``max_pixels``).
     """
-    return render_all(file, [size], bbox=bbox, **options).thumbnails[size]
+    return render_all(file, [size], bbox=bbox, optimize=optimize, max_pixels=max_pixels).thumbnails[size]
 
 
-def resize(file: ImageSource, size: int, *, optimize: bool = False, max_pixels: int | None = None) -> io.BytesIO:
+def resize(
+    file: ImageSource, size: int, *, optimize: bool = False, max_pixels: int | None = None
+) -> io.BytesIO:
     """Re-encode the image scaled down to fit within ``size`` x ``size`` (never scaled up)."""
     result = render_all(file, [], max_size=size, optimize=optimize, max_pixels=max_pixels, keep_main=False)
     assert result.main is not None
@@ -139,43 +163,60 @@ def render_all(
 ) -> Renditions:
     """Validate the source, decode it once and render every thumbnail (and the main image).
 
-    Thumbnails are ``size`` px squares (see :func:`make_thumbnail`), or fit within ``size`` x ``size``
-    when ``square`` is false. ``main`` is the source fitted within ``max_size`` and/or optimized, or
-    None when neither changes anything and ``keep_main`` is true (store the original bytes as they are).
+    Thumbnails are ``size`` px squares (see :func:`make_thumbnail`; smaller sources are enlarged), or fit
+    within ``size`` x ``size`` when ``square`` is false (never enlarged). ``main`` is the source fitted
+    within ``max_size`` and/or optimized, or None when that would change nothing and ``keep_main`` is
+    true (store the original bytes as they are).
     """
     if any(s < 1 for s in sizes) or (max_size is not None and max_size < 1):
         raise ValueError("sizes must be positive")
     with _open(file, max_pixels) as source:
-        width, height = _oriented_size(source)
-        crop = _square_box((0, 0, width, height), bbox) if square else _clamp((0, 0, width, height), bbox)
-        # How much smaller than the source the decode may be: every output keeps REDUCING_GAP spare.
-        factors = [min(crop[2] - crop[0], crop[3] - crop[1]) / s for s in sizes] if square else [
-            max(crop[2] - crop[0], crop[3] - crop[1]) / s for s in sizes
-        ]
+        with _decode_errors():
+            width, height = _oriented_size(source)
+        frame = (0.0, 0.0, float(width), float(height))
+        crop = _square_box(frame, bbox) if square else _clamp(frame, bbox)
+        crop_w, crop_h = crop[2] - crop[0], crop[3] - crop[1]
+        # How much smaller than the source each output is; the decode keeps REDUCING_GAP spare.
+        factors = [(min(crop_w, crop_h) if square else max(crop_w, crop_h)) / s for s in sizes]
         resize_main = max_size is not None and max(width, height) > max_size
         if resize_main:
+            assert max_size is not None
             factors.append(max(width, height) / max_size)
         elif optimize or not keep_main:
             factors.append(1.0)  # the main image is re-encoded at full size
-        image, scale = _decode(source, max_pixels, min(factors, default=1.0) / REDUCING_GAP)
+        image = _decode(source, min(factors, default=1.0) / REDUCING_GAP)
 
-    fmt = _OUTPUT_FORMAT.get(source.format or "", source.format or "PNG")
-    if fmt not in Image.SAVE:
-        fmt = "PNG"
-    icc = image.info.get("icc_profile")
-    result = Renditions(format=fmt, size=(width, height))
-    for size in sizes:
-        box = tuple(v * scale for v in crop)
-        target = (size, size) if square else _fit(box[2] - box[0], box[3] - box[1], size)
-        thumb = image.resize(target, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
-        result.thumbnails[size] = _encode(thumb, fmt, optimize, icc)
-    if resize_main:
-        assert max_size is not None
-        main = image.resize(_fit(width, height, max_size), RESAMPLE, reducing_gap=REDUCING_GAP)
-        result.main = _encode(main, fmt, optimize, icc)
-    elif optimize or not keep_main:
-        result.main = _encode(image, fmt, optimize, icc)
+        fmt = _OUTPUT_FORMAT.get(source.format or "", source.format or "PNG")
+        if fmt not in Image.SAVE:
+            fmt = "PNG"
+        icc = image.info.get("icc_profile")
+        sx, sy = image.width / width, image.height / height
+        box = (crop[0] * sx, crop[1] * sy, min(crop[2] * sx, image.width), min(crop[3] * sy, image.height))
+        result = Renditions(format=fmt, size=(width, height))
+        for size in sizes:
+            target = (size, size) if square else _fit(crop_w, crop_h, size)
+            thumb = image.resize(target, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+            result.thumbnails[size] = _encode(thumb, fmt, optimize, icc)
+        if resize_main:
+            assert max_size is not None
+            main = image.resize(_fit(width, height, max_size), RESAMPLE, reducing_gap=REDUCING_GAP)
+            result.main = _encode(main, fmt, optimize, icc)
+        elif optimize or not keep_main:
+            result.main = _encode(image, fmt, optimize, icc)
     return result
+
+
+@contextmanager
+def _decode_errors() -> Iterator[None]:
+    """Turn Pillow's and the codecs' exceptions into :class:`InvalidImage` / :class:`ImageTooLarge`."""
+    try:
+        yield
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS as exc:  # UnidentifiedImageError is an OSError
+        raise InvalidImage(f"not a valid image: {exc}") from exc
 
 
 def _open(file: ImageSource, max_pixels: int | None) -> Image.Image:
@@ -183,42 +224,26 @@ def _open(file: ImageSource, max_pixels: int | None) -> Image.Image:
     if isinstance(file, (bytes, bytearray, memoryview)):
         file = io.BytesIO(file)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    try:
+    with _decode_errors():
         image = Image.open(file)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
-    except _DECODE_ERRORS as exc:  # UnidentifiedImageError is an OSError
-        raise InvalidImage(f"not a valid image: {exc}") from exc
     if image.width * image.height > limit:
         image.close()
         raise ImageTooLarge(f"image is {image.width}x{image.height} pixels, more than the {limit} allowed")
     return image
 
 
-def _decode(file: ImageSource | Image.Image, max_pixels: int | None, reduce: float) -> tuple[Image.Image, float]:
-    """Fully decode the image, at a reduced JPEG scale of up to ``reduce`` (DCT scaling, 1/2 to 1/8).
+def _decode(image: Image.Image, reduce: float) -> Image.Image:
+    """Fully decode ``image``, at a JPEG scale reduced by up to ``reduce`` (DCT scaling: 1/2 to 1/8).
 
-    Return the oriented image ready to resize (in a mode Pillow resamples well) and its scale
-    relative to the oriented source size.
+    Return it oriented and in a mode every resample filter and encoder handles (L, LA, RGB, RGBA).
     """
-    image = file if isinstance(file, Image.Image) else _open(file, max_pixels)
-    full_width = image.width
-    try:
+    with _decode_errors():
         if reduce >= 2:
             image.draft(None, (math.ceil(image.width / reduce), math.ceil(image.height / reduce)))
         image.load()  # a truncated file fails here: Pillow's LOAD_TRUNCATED_IMAGES stays off
-        scale = image.width / full_width
-        image = ImageOps.exif_transpose(image)
-        return _normalize(image), scale
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(f"cannot decode image: {exc}") from exc
-    finally:
-        if not isinstance(file, Image.Image):
-            image.close()
+        if image.getexif().get(_ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
+        return _normalize(image)
 
 
 def _normalize(image: Image.Image) -> Image.Image:
@@ -234,24 +259,26 @@ def _normalize(image: Image.Image) -> Image.Image:
         if image.getextrema()[1] > 255:
             image = image.point(lambda v: v / 256)
         return image.convert("L")
-    has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
-    grey = mode in ("1", "L", "LA", "La", "I", "F")
-    return image.convert(("LA" if grey else "RGBA") if has_alpha else ("L" if grey else "RGB"))
+    has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in image.info
+    grey = mode in ("1", "L", "LA", "La")
+    converted = image.convert(("LA" if grey else "RGBA") if has_alpha else ("L" if grey else "RGB"))
+    converted.info.pop("transparency", None)  # now carried by the alpha channel
+    return converted
 
 
 def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     """Convert CMYK to sRGB through the embedded ICC profile when there is one."""
     icc = image.info.get("icc_profile")
-    if icc:
+    if icc and ImageCms is not None:
         try:
-            from PIL import ImageCms
-
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            converted = ImageCms.profileToProfile(
+                image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
             if converted is not None:
                 converted.info.pop("icc_profile", None)
                 return converted
-        except (ImportError, OSError, ImageCms.PyCMSError):
+        except (OSError, ImageCms.PyCMSError):
             pass
     converted = image.convert("RGB")
     converted.info.pop("icc_profile", None)
@@ -261,7 +288,7 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
 def _encode(image: Image.Image, fmt: str, optimize: bool, icc: bytes | None) -> io.BytesIO:
     """Encode ``image`` as ``fmt``, flattening alpha on white for formats without transparency."""
     if image.mode in ("LA", "RGBA") and fmt not in _ALPHA_FORMATS:
-        background = Image.new(image.mode[:-1], image.size, 255)
+        background = Image.new(image.mode[:-1], image.size, "white")
         background.paste(image, mask=image.getchannel("A"))
         image = background
     options: dict = {"optimize": optimize}
@@ -279,7 +306,7 @@ def _encode(image: Image.Image, fmt: str, optimize: bool, icc: bytes | None) -> 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:
     """Size of the image once its EXIF orientation is applied, read from the header only."""
-    orientation = image.getexif().get(0x0112, 1)
+    orientation = image.getexif().get(_ORIENTATION, 1)
     return (image.height, image.width) if orientation in (5, 6, 7, 8) else (image.width, image.height)
 
 

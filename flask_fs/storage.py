@@ -139,7 +139,7 @@ class Storage:
 
     def url(self, filename: str, external: bool = False) -> str:
         """The URL a file is (or would be) reachable at; it does not check that the file exists."""
-        filename = names.clean(filename.lstrip("/"))
+        filename = names.clean(filename)
         if self.has_url:
             return join_url(self.config["url"]).rstrip("/") + "/" + filename
         return _view_url(self.name, filename, external)
@@ -192,11 +192,12 @@ class Storage:
         """
         stream: IO[bytes]
         if isinstance(file_or_wfs, FileStorage):
-            filename = filename or names.secure_upload_name(file_or_wfs.filename)
+            if filename is None:
+                filename = names.secure_upload_name(file_or_wfs.filename)
             stream = file_or_wfs.stream
         else:
             stream = file_or_wfs
-            if not filename:
+            if filename is None:
                 filename = names.secure_upload_name(os.path.basename(str(getattr(stream, "name", ""))))
         folder = prefix if prefix is not None else self.upload_to
         folder = folder() if callable(folder) else folder
