@@ -234,3 +234,26 @@ def start_moto():
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
+
+
+def main() -> None:
+    """``python -m tests.servers``: run both servers until SIGTERM, printing their settings as JSON."""
+    import json
+
+    moto, endpoint = start_moto()
+    swift = start_swift()
+    print(json.dumps({
+        "FS_S3_ENDPOINT": endpoint, "FS_S3_ACCESS_KEY": "testing", "FS_S3_SECRET_KEY": "testing",
+        "FS_SWIFT_AUTHURL": swift.auth_url, "FS_SWIFT_USER": swift.user, "FS_SWIFT_KEY": swift.key,
+        "FS_SWIFT_TEMPURL_KEY": SWIFT_TEMPURL_KEY, "swift_s3_endpoint": swift.endpoint,
+    }), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    finally:
+        swift.stop()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
