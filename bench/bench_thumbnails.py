@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageStat, features
@@ -47,7 +48,9 @@ LANCZOS = Image.Resampling.LANCZOS
 def make_source(path: Path, noise: float, seed: int = 2024) -> None:
     """A deterministic photo-like 4000x3000 JPEG (quality 90): smooth colour fields, edges, sensor noise."""
     rng = random.Random(seed)
-    photo = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3)).resize((WIDTH, HEIGHT), Image.BICUBIC)
+    photo = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3)).resize(
+        (WIDTH, HEIGHT), Image.BICUBIC
+    )
     draw = ImageDraw.Draw(photo)
     for _ in range(400):
         x, y, r = rng.randrange(WIDTH), rng.randrange(HEIGHT), rng.randrange(5, 200)
@@ -63,14 +66,19 @@ def make_source(path: Path, noise: float, seed: int = 2024) -> None:
 
 def naive_thumbnail(path: Path, size: int) -> io.BytesIO:
     """Same output as ours (centre crop, JPEG q85) from a full decode and one LANCZOS resize."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    image = Image.open(path)
+    image.load()
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     thumb = image.resize((size, size), LANCZOS, box=(left, top, left + side, top + side))
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=images.JPEG_QUALITY)
     return out
+
+
+def ours_png(path: Path, size: int) -> io.BytesIO:
+    """Our pipeline written losslessly: its resampling error alone, without JPEG's."""
+    return images.render_all(path, [size], output_format="PNG").thumbnails[size]
 
 
 def ours_all(path: Path) -> io.BytesIO:
@@ -150,7 +158,9 @@ def quality(source: Path, outputs: dict[str, dict[int, Path]]) -> dict:
                     reference = full.resize(fitted, LANCZOS)
                     top = (size - fitted[1]) // 2
                     picture = out.convert("RGBA").crop((0, top, fitted[0], top + fitted[1]))
-                entry["psnr_db"], entry["mean_abs_diff"] = (round(v, 2) for v in psnr_and_mad(picture, reference))
+                entry["psnr_db"], entry["mean_abs_diff"] = (
+                    round(v, 2) for v in psnr_and_mad(picture, reference)
+                )
             report[f"{task}@{size}"] = entry
     return report
 
@@ -168,7 +178,7 @@ def main() -> None:
         make_source(source, args.noise)
     peers = [] if args.no_peers else [Peer(name) for name in make_venvs.PEERS]
 
-    tasks: dict[str, callable] = {}
+    tasks: dict[str, Callable[[], float]] = {}
     saved: dict[str, dict[int, Path]] = {}
     for size in SIZES:
         tasks[f"ours make_thumbnail {size}"] = lambda s=size: timed(images.make_thumbnail, source, s)
@@ -188,8 +198,14 @@ def main() -> None:
         for task, write in [
             ("ours", lambda s, p: p.write_bytes(images.make_thumbnail(source, s).getvalue())),
             ("naive", lambda s, p: p.write_bytes(naive_thumbnail(source, s).getvalue())),
-            *[(peer.name, lambda s, p, peer=peer: peer.call(op="thumbnail", path=str(source), size=s, out=str(p)))
-              for peer in peers],
+            ("ours-png", lambda s, p: p.write_bytes(ours_png(source, s).getvalue())),
+            *[
+                (
+                    peer.name,
+                    lambda s, p, peer=peer: peer.call(op="thumbnail", path=str(source), size=s, out=str(p)),
+                )
+                for peer in peers
+            ],
         ]:
             path = RESULTS / f"thumb-{task}-{size}.out"
             write(size, path)
@@ -211,15 +227,17 @@ def main() -> None:
     ratios = {}
     for peer in peers:
         for size in SIZES:
-            ratios[f"{peer.name} / ours @{size}"] = medians[f"{peer.name} make_thumbnail {size}"] / medians[
-                f"ours make_thumbnail {size}"
-            ]
+            ratios[f"{peer.name} / ours @{size}"] = (
+                medians[f"{peer.name} make_thumbnail {size}"] / medians[f"ours make_thumbnail {size}"]
+            )
         ratios[f"{peer.name} / ours all sizes"] = (
             medians[f"{peer.name} {len(ALL_SIZES)} thumbnails + resize"]
             / medians[f"ours render_all {ALL_SIZES}+{MAX_SIZE}"]
         )
     for size in SIZES:
-        ratios[f"naive / ours @{size}"] = medians[f"naive full decode {size}"] / medians[f"ours make_thumbnail {size}"]
+        ratios[f"naive / ours @{size}"] = (
+            medians[f"naive full decode {size}"] / medians[f"ours make_thumbnail {size}"]
+        )
     scores = quality(source, saved)
 
     print(f"source: {source.name}, {source.stat().st_size / 1e6:.2f} MB, {args.rounds} rounds\n")
@@ -231,10 +249,16 @@ def main() -> None:
         print(f"{name:44} {ratio:10.2f}")
     print(f"\n{'output vs full-decode LANCZOS':44} {'PSNR dB':>10} {'MAD':>8} {'bytes':>8} format")
     for name, entry in scores.items():
-        print(f"{name:44} {entry['psnr_db']:10.2f} {entry['mean_abs_diff']:8.2f} {entry['bytes']:8} {entry['format']}")
+        psnr, mad = entry["psnr_db"], entry["mean_abs_diff"]
+        print(f"{name:44} {psnr:10.2f} {mad:8.2f} {entry['bytes']:8} {entry['format']}")
 
     report = {
-        "source": {"file": source.name, "bytes": source.stat().st_size, "size": [WIDTH, HEIGHT], "noise": args.noise},
+        "source": {
+            "file": source.name,
+            "bytes": source.stat().st_size,
+            "size": [WIDTH, HEIGHT],
+            "noise": args.noise,
+        },
         "rounds": args.rounds,
         "environment": {
             "python": platform.python_version(),

@@ -10,7 +10,8 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageCms, ImageDraw
+from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageOps, ImageStat
+from werkzeug.datastructures import FileStorage
 
 from flask_fs import images
 from flask_fs.errors import FSError, ImageError, ImageTooLarge, InvalidImage
@@ -102,6 +103,17 @@ def test_accepts_path_bytes_and_file_objects(tmp_path):
             assert decode(images.make_thumbnail(source, 10)).size == (10, 10)
 
 
+def test_accepts_a_werkzeug_upload():
+    upload = FileStorage(
+        io.BytesIO(encode(quadrants(), "JPEG")), filename="me.jpg", content_type="image/jpeg"
+    )
+
+    result = images.render_all(upload, [20], max_size=50)
+
+    assert decode(result.thumbnails[20]).size == (20, 20)
+    assert decode(result.main).size == (50, 50)
+
+
 def test_format_extension():
     assert images.format_extension("JPEG") == "jpg"
     assert images.format_extension("MPO") == "jpg"
@@ -175,6 +187,27 @@ def test_exif_orientation_is_applied_and_removed(tmp_path):
     top = decode(images.make_thumbnail(path, 20, bbox=(0, 0, 100, 100)))  # bbox in displayed pixels
     assert_colour(top.getpixel((10, 10)), RED)
     assert images.render_all(path, [20]).size == (100, 200)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_a_full_decode(orientation):
+    image = Image.new("RGB", (1600, 800))
+    image.paste(quadrants(800).resize((800, 800)), (0, 0))
+    image.paste(stripes(800, 800, [YELLOW, BLUE]), (800, 0))
+    exif = image.getexif()
+    exif[ORIENTATION] = orientation
+    source = encode(image, "JPEG", exif=exif, quality=95)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(source)))
+    side = min(upright.size)
+    left, top = (upright.width - side) // 2, (upright.height - side) // 2
+    bbox = (left, top, left + side // 2, top + side // 2)
+    expected = upright.resize((40, 40), Image.Resampling.LANCZOS, box=bbox)
+
+    thumb = decode(images.make_thumbnail(source, 40, bbox=bbox))  # decoded at reduced scale
+
+    assert images.render_all(source, []).size == upright.size
+    diff = ImageStat.Stat(ImageChops.difference(thumb, expected)).mean
+    assert max(diff) < 6, diff
 
 
 # -- colour modes ----------------------------------------------------------------------------------------
@@ -329,6 +362,22 @@ def test_render_all_decodes_a_big_jpeg_once_at_reduced_scale(monkeypatch):
     assert scale == 2  # 1000 px decoded: still 2x the 400 px main image
 
 
+def test_output_format_can_be_forced():
+    source = encode(quadrants(200), "JPEG")
+
+    result = images.render_all(source, [50], max_size=100, output_format="webp")
+
+    assert (result.format, result.extension, result.mimetype) == ("WEBP", "webp", "image/webp")
+    assert decode(result.thumbnails[50]).format == decode(result.main).format == "WEBP"
+    with pytest.raises(ValueError):
+        images.render_all(source, [50], output_format="NOPE")
+
+
+def test_psd_like_unwritable_formats_fall_back_to_png():
+    assert images._output_format("PSD", None) == "PNG"
+    assert images._output_format("MPO", None) == "JPEG"
+
+
 def test_non_square_thumbnails_fit_in_the_box():
     source = encode(Image.new("RGB", (300, 150), GREEN), "PNG")
 
@@ -372,11 +421,10 @@ def test_any_image_gives_outputs_of_the_right_size(width, height, mode_format, s
         assert result.main is None
     else:
         main = decode(result.main)
+        ratio = max_size / max(width, height)
         assert main.format == fmt
         assert max(main.size) == max_size
-        assert abs(main.width / main.height - width / height) <= 1 / min(main.size) * max(
-            1, width / height
-        ) + 1 / min(main.size)
+        assert abs(main.width - width * ratio) <= 1 and abs(main.height - height * ratio) <= 1
 
 
 # -- broken and oversized input --------------------------------------------------------------------------

@@ -25,8 +25,14 @@ def answer(payload):
 
 
 def main():
-    answer({"ready": True, "pillow": PIL.__version__, "module": images.__file__,
-            "libjpeg_turbo": features.version("libjpeg_turbo")})
+    answer(
+        {
+            "ready": True,
+            "pillow": PIL.__version__,
+            "module": images.__file__,
+            "libjpeg_turbo": features.version("libjpeg_turbo"),
+        }
+    )
     for line in sys.stdin:
         request = json.loads(line)
         start = time.perf_counter()
