@@ -1,49 +1,251 @@
-"""A small app on flask_fs: upload files, list them, download them (local disk by default).
+"""The gallery: a small app on flask_fs. Upload images (thumbnails, metadata, download, delete) and
+other documents; its own CSS and JS are published to a storage too.
 
-Run it with ``./scripts/demo.sh``. Every ``FS_*`` or ``<NAME>_FS_*`` environment variable is
-read as a setting, so ``FS_BACKEND=s3 FS_S3_ENDPOINT=...`` moves it to another backend.
+Run it with ``./scripts/demo.sh``. It needs nothing else installed: files go to the local disk
+(``FS_ROOT``, default ``instance/fs``) and, without ``GALLERY_MONGO_URL``, the photo records live
+in an in-memory MongoDB (mongomock). Every ``FS_*`` / ``<NAME>_FS_*`` environment variable is read
+as a setting, so ``FS_BACKEND=s3 FS_S3_ENDPOINT=...`` moves every storage to another backend.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
-from flask import Flask, flash, redirect, render_template, request, url_for
+import mongoengine
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from jinja2.filters import do_filesizeformat
+from mongoengine import DateTimeField, Document, ObjectIdField, StringField
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 import flask_fs as fs
+from flask_fs.mongo import ImageField, delete_files_with_document
+from flask_fs.static import StaticFiles
+from flask_fs.static import publish as publish_static_files
 
-files = fs.Storage("files", fs.DEFAULTS, rename=True)
+MiB = 1024 * 1024
+THUMBNAIL = 300  # px, the grid's thumbnails
+DISPLAY = 1600  # px, the largest side of the image shown on a photo's page
+
+images = fs.Storage("images", fs.IMAGES)
+documents = fs.Storage("documents", fs.AllExcept(fs.SCRIPTS + fs.EXECUTABLES), rename=True)
+assets = fs.Storage("assets", fs.ALL, overwrite=True)  # where the static files are published
+
+#: What a visitor reads for each kind of bad input, the HTTP status it comes with, and whether the
+#: error's own text helps (it names the type or the limit) or is noise (a decoder's complaint).
+MESSAGES: list[tuple[type[Exception], int, str, bool]] = [
+    (fs.UnauthorizedFileType, 415, "this type of file is not accepted here", True),
+    (fs.FileTooLarge, 413, "this file is too large", True),
+    (fs.ImageTooLarge, 413, "this image has too many pixels", False),
+    (fs.ImageError, 422, "this file is not an image we can read, or it is damaged", False),
+    (fs.FileNotFound, 404, "this file does not exist (any more)", False),
+    (fs.InvalidFileName, 400, "this file name is not acceptable", False),
+    (fs.FSError, 503, "the file storage failed; please try again later", False),
+]
 
 
-def create_app(config: dict | None = None) -> Flask:
+@delete_files_with_document
+class Photo(Document):
+    """An uploaded image: its files live in the ``images`` storage, in a folder named after its id."""
+
+    meta = {"db_alias": "gallery", "collection": "photos", "ordering": ["-created"]}
+    id = ObjectIdField(primary_key=True, default=ObjectId)
+    title = StringField(required=True)
+    created = DateTimeField(default=lambda: datetime.now(UTC))
+    image = ImageField(fs=images, max_size=DISPLAY, thumbnails=[THUMBNAIL], upload_to=lambda photo: str(photo.id))
+
+
+def explain(error: Exception) -> tuple[int, str]:
+    """The status and the friendly message for an error raised while handling a file."""
+    for error_type, status, message, detailed in MESSAGES:
+        if isinstance(error, error_type):
+            return status, f"{message} ({error})" if detailed else message
+    return 500, "something went wrong"
+
+
+def connect_records(app: Flask) -> None:
+    """Connect the ``gallery`` mongoengine alias: to ``MONGO_URL``, else to a fresh in-memory store."""
+    mongoengine.disconnect(alias="gallery")
+    if app.config.get("MONGO_URL"):
+        mongoengine.connect(alias="gallery", host=app.config["MONGO_URL"], uuidRepresentation="standard")
+    else:
+        import mongomock
+
+        mongoengine.connect(
+            "gallery", alias="gallery", mongo_client_class=mongomock.MongoClient, uuidRepresentation="standard"
+        )
+
+
+def publish_static(app: Flask) -> None:
+    """Publish the app's CSS and JS to the ``assets`` storage (only what changed since the last
+    run) and make ``url_for('static', ...)`` in templates give the published copies' URLs."""
+    StaticFiles(app, storage=assets)
+    result = publish_static_files(app)
+    app.logger.info("static files: %s", result.summary())
+
+
+def attachment(response: Response, name: str) -> Response:
+    """Make a served file a download named ``name`` (non-ASCII names per RFC 6266)."""
+    try:
+        name.encode("ascii")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    except UnicodeEncodeError:
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return response
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The gallery app. ``config`` wins over the environment, which wins over the defaults below."""
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=os.environ.get("SECRET_KEY", "demo-only"), FS_SERVE=True, FILES_FS_MAX_SIZE=20 << 20)
-    app.config.from_prefixed_env(prefix="GALLERY")
+    app.config.update(
+        SECRET_KEY="demo-only: set GALLERY_SECRET_KEY",
+        FS_SERVE=True,
+        FS_STATIC_DEBUG=True,  # published URLs under `flask run --debug` too: that's what the demo shows
+        FS_PREFIX="/fs",  # stored files are served under /fs/<storage>/... unless a storage has a URL
+        MAX_CONTENT_LENGTH=64 * MiB,  # a whole request, several files
+        IMAGES_FS_MAX_SIZE=16 * MiB,  # one image
+        DOCUMENTS_FS_MAX_SIZE=16 * MiB,
+        MONGO_URL=None,
+    )
+    app.config.from_prefixed_env(prefix="GALLERY")  # GALLERY_MONGO_URL, GALLERY_SECRET_KEY, ...
     app.config.update({k: v for k, v in os.environ.items() if k.startswith("FS_") or "_FS_" in k})
     app.config.update(config or {})
-    fs.init_app(app, files)
+    fs.init_app(app, images, documents, assets)
+    connect_records(app)
+    publish_static(app)
+
+    @app.context_processor
+    def about() -> dict[str, Any]:
+        return {
+            "backend": images.config.backend,
+            "in_memory": not app.config.get("MONGO_URL"),
+            "assets_backend": assets.config.backend,
+        }
 
     @app.get("/")
-    def index():
-        return render_template("index.html", names=sorted(files.list_files()), storage=files)
+    def index() -> str:
+        listing = [documents.metadata(name) | {"name": name} for name in sorted(documents.list_files())]
+        forbidden = ", ".join(f".{ext}" for ext in sorted(documents.extensions.items))
+        return render_template(
+            "index.html", photos=Photo.objects, documents=listing, thumbnail=THUMBNAIL, forbidden=forbidden
+        )
 
-    @app.post("/upload")
-    def upload():
-        for upload in request.files.getlist("file"):
+    @app.post("/photos")
+    def upload_photos() -> Any:
+        return save_uploads(request.files.getlist("images"), save_photo)
+
+    @app.post("/documents")
+    def upload_documents() -> Any:
+        return save_uploads(request.files.getlist("documents"), documents.save)
+
+    def save_photo(upload: FileStorage) -> str:
+        photo = Photo(title=upload.filename or "untitled")
+        photo.image.save(upload)
+        try:
+            photo.save()
+        except Exception:
+            photo.image.delete()
+            raise
+        return photo.title
+
+    def save_uploads(uploads: list[FileStorage], save: Callable[[FileStorage], str]) -> Any:
+        """Save each upload; on any failure show the page with the messages and the worst status."""
+        uploads = [upload for upload in uploads if upload.filename]
+        if not uploads:
+            return show_index("Choose at least one file first.", 400)
+        statuses = []
+        for upload in uploads:
             try:
-                name = files.save(upload)
-                flash(f"Saved {name}", "ok")
+                flash(f"Saved {save(upload)}.", "ok")
             except fs.FSError as error:
-                flash(f"{upload.filename}: {error}", "error")
-        return redirect(url_for("index"))
+                status, message = explain(error)
+                app.logger.info("upload of %r refused: %s", upload.filename, error)
+                flash(f"{upload.filename}: {message}.", "error")
+                statuses.append(status)
+        if statuses:
+            return show_index(None, max(statuses))
+        return redirect(url_for("index"), 303)
 
-    @app.post("/delete/<path:name>")
-    def delete(name: str):
-        files.delete(name)
-        flash(f"Deleted {name}", "ok")
-        return redirect(url_for("index"))
+    def show_index(message: str | None, status: int) -> tuple[str, int]:
+        if message:
+            flash(message, "error")
+        return index(), status
+
+    def find_photo(photo_id: str) -> Photo:
+        try:
+            return Photo.objects.get(id=ObjectId(photo_id))
+        except (InvalidId, Photo.DoesNotExist):
+            abort(404)
+
+    @app.get("/photos/<photo_id>")
+    def photo(photo_id: str) -> str:
+        found = find_photo(photo_id)
+        image = found.image
+        pairs = [("original", image.original), ("displayed", image.filename)]
+        pairs += [(f"{size} px thumbnail", name) for size, name in image.thumbnails.items()]
+        roles: dict[str, list[str]] = {}  # stored name: what it is (an upload shown as it is is both)
+        for role, name in pairs:
+            roles.setdefault(name, []).append(role)
+        files = [(", ".join(what), images.metadata(name)) for name, what in roles.items()]
+        return render_template("photo.html", photo=found, files=files)
+
+    @app.get("/photos/<photo_id>/download")
+    def download_photo(photo_id: str) -> Response:
+        found = find_photo(photo_id)
+        return attachment(images.serve(found.image.original), os.path.basename(found.image.original))
+
+    @app.post("/photos/<photo_id>/delete")
+    def delete_photo(photo_id: str) -> Response:
+        found = find_photo(photo_id)
+        found.delete()  # delete_files_with_document removes its files from the storage
+        flash(f"Deleted {found.title}.", "ok")
+        return redirect(url_for("index"), 303)
+
+    @app.get("/documents/<path:name>")
+    def download_document(name: str) -> Response:
+        return attachment(documents.serve(name), os.path.basename(name))
+
+    @app.post("/documents/<path:name>/delete")
+    def delete_document(name: str) -> Response:
+        documents.delete(name)
+        flash(f"Deleted {name}.", "ok")
+        return redirect(url_for("index"), 303)
+
+    @app.errorhandler(fs.FSError)
+    def storage_error(error: fs.FSError) -> tuple[str, int]:
+        status, message = explain(error)
+        app.logger.warning("storage error: %s", error, exc_info=error if status >= 500 else None)
+        return render_template("error.html", title=message[0].upper() + message[1:], detail=None), status
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
+        limit = do_filesizeformat(app.config["MAX_CONTENT_LENGTH"], binary=True)
+        detail = f"An upload may send at most {limit} at once: send fewer or smaller files."
+        return render_template("error.html", title="These files are too large", detail=detail), 413
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", title=error.name, detail=error.description), error.code or 500
+
+    @app.errorhandler(500)
+    def server_error(error: Exception) -> tuple[str, int]:
+        detail = "The error was logged. Please try again later."
+        return render_template("error.html", title="Something went wrong", detail=detail), 500
 
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> Flask:
+    """``app``, made on first use (``flask --app examples.gallery.app run``) rather than on import,
+    so that importing this module (tests) neither connects to MongoDB nor publishes anything."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["app"] = made = create_app()
+    return made
