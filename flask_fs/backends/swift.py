@@ -1,0 +1,515 @@
+"""Files in an OpenStack Swift container, through python-swiftclient.
+
+* **Container**: setting ``container`` (default: the storage name). It is created on demand, by the
+  first write of this process (reads of a missing container answer FileNotFound, listings are empty).
+* **Uploads stream.** A rewindable stream up to ``segment_size`` bytes is one PUT. A larger one, or
+  a one-way stream (pipe, request body) past 1 MiB, goes up segment by segment into
+  ``<container>_segments`` and becomes a Static Large Object whose manifest is written last, so a
+  failed upload never leaves an object under its real name (its segments are deleted if the server
+  is reachable). Keep ``segment_size`` within the cluster's object size limit (5 GiB by default).
+* **Checksums**: every object carries its SHA-256 as ``X-Object-Meta-Sha256``, computed before a
+  single PUT (a first local pass) or while streaming the segments of an SLO (the manifest goes last).
+* **overwrite=False**: saves send ``If-None-Match: *``, which Swift checks as the upload starts (an
+  SLO's manifest, written last, is checked at the end). Swift would apply that header to the source
+  of a server-side copy too, so copy and move check the target with a HEAD first.
+* **Connections**: ``swiftclient.Connection`` is not thread-safe: each thread has its own, sharing
+  the token. Dropped connections are retried ``retries`` times and an expired token (401) is renewed.
+* **Auth**: v1 (``authurl``, ``user``, ``key``) or Keystone (``auth_version`` 2/3 with
+  ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name``..., which needs
+  python-keystoneclient). ``tempurl_key`` (the account's Temp-URL key) enables ``signed_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import importlib.util
+import io
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext, suppress
+from email.utils import parsedate_to_datetime
+from typing import IO, Any, BinaryIO
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import requests
+import swiftclient
+import urllib3
+from swiftclient.exceptions import ClientException
+from swiftclient.utils import generate_temp_url
+
+from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
+from . import CHUNK_SIZE, BaseBackend, file_not_found
+
+log = logging.getLogger(__name__)
+
+#: Keystone settings handed to swiftclient as ``os_options`` under the same names.
+KEYSTONE_OPTIONS = (
+    "tenant_name", "tenant_id", "project_name", "project_id", "user_domain_name", "user_domain_id",
+    "project_domain_name", "project_domain_id", "region_name", "endpoint_type", "service_type",
+)  # fmt: skip
+#: A one-way stream up to this size is buffered and sent as one object; a longer one becomes an SLO.
+PEEK_SIZE = CHUNK_SIZE
+#: Headers Swift keeps with an object and sends back with it (its object server's default list).
+SERVED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+_NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class SwiftBackend(BaseBackend):
+    """An OpenStack Swift storage. Settings: ``authurl``, ``user``, ``key`` (required), ``container``,
+    ``auth_version`` and the Keystone options, ``tempurl_key``, ``segment_size``, ``retries``,
+    ``starting_backoff``, ``max_backoff``, ``timeout`` (seconds)."""
+
+    required = ("authurl", "user", "key")
+    keeps_headers = True
+    defaults = {
+        "auth_version": "1",
+        "segment_size": 1024**3,
+        "retries": 2,
+        "starting_backoff": 0.25,
+        "max_backoff": 4,
+        "timeout": 30,
+    }
+    #: Names per container listing request.
+    page_size = 10_000
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        super().__init__(name, config)
+        self.container: str = config.get("container") or name
+        self.segments = f"{self.container}_segments"
+        self.segment_size = int(config.get("segment_size") or self.defaults["segment_size"])
+        if str(config.get("auth_version", "1"))[0] in "23" and not importlib.util.find_spec("keystoneclient"):
+            raise ConfigurationError("swift Keystone auth (auth_version 2, 3) needs: pip install python-keystoneclient")
+        self._local = threading.local()
+        self._auth: tuple[str | None, str | None] = (None, None)  # storage URL and token, shared by threads
+        self._ready: set[str] = set()  # containers this process created or found
+
+    # -- connections and errors ------------------------------------------------------------------
+
+    def connection(self) -> swiftclient.Connection:
+        """This thread's connection (swiftclient's are not thread-safe), starting with the shared token."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = swiftclient.Connection(**connection_options(self.config))
+            conn.url, conn.token = self._auth
+        return conn
+
+    def _call(self, method: str, *args: Any, missing: str | None = None, **kwargs: Any) -> Any:
+        """Call ``Connection.<method>``; a 404 is FileNotFound(``missing``), other failures BackendError."""
+        conn = self.connection()
+        try:
+            with self._errors(missing):
+                return getattr(conn, method)(*args, **kwargs)
+        finally:
+            if conn.token:
+                self._auth = (conn.url, conn.token)
+
+    @contextmanager
+    def _errors(self, missing: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except FSError:
+            raise
+        except ClientException as exc:
+            if exc.http_status == 404 and missing is not None:
+                raise file_not_found(missing) from exc
+            if exc.http_status in (401, 403):
+                user, url = self.config["user"], self.config["authurl"]
+                raise BackendError(f"swift authentication failed for user {user!r} at {url}: {exc.msg}") from exc
+            raise BackendError(f"swift request failed: {exc}") from exc
+        except _NETWORK_ERRORS as exc:
+            raise BackendError(f"swift server at {self.config['authurl']} is unreachable: {exc}") from exc
+
+    def _ensure(self, container: str) -> None:
+        """Create ``container`` if needed, before this process's first write to it."""
+        if container not in self._ready:
+            try:
+                self._call("head_container", container, missing=container)
+            except FileNotFound:
+                self._call("put_container", container)
+            self._ready.add(container)
+
+    def _head(self, filename: str) -> dict[str, str]:
+        return self._call("head_object", self.container, filename, missing=filename)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def exists(self, filename: str) -> bool:
+        try:
+            self._head(filename)
+            return True
+        except FileNotFound:
+            return False
+
+    def _get(self, filename: str, start: int = 0, etag: str | None = None) -> tuple[dict[str, str], Any]:
+        headers = {"Range": f"bytes={start}-", "If-Match": etag or "*"} if start else None
+        kwargs = {"resp_chunk_size": CHUNK_SIZE, "headers": headers, "missing": filename}
+        return self._call("get_object", self.container, filename, **kwargs)
+
+    def _open(self, filename: str) -> tuple[BinaryIO, dict[str, str]]:
+        headers, body = self._get(filename)
+        return io.BufferedReader(_ObjectReader(self, filename, headers, body), CHUNK_SIZE), headers
+
+    def open_read(self, filename: str) -> BinaryIO:
+        return self._open(filename)[0]
+
+    def read(self, filename: str) -> bytes:
+        return self._call("get_object", self.container, filename, missing=filename)[1]
+
+    def metadata(self, filename: str) -> dict[str, Any]:
+        return self._meta(self._head(filename))
+
+    @staticmethod
+    def _meta(headers: dict[str, str]) -> dict[str, Any]:
+        """Metadata from object headers: our SHA-256, else the ETag, which is an MD5 except for large objects."""
+        checksum = None
+        if headers.get("x-object-meta-sha256"):
+            checksum = f"sha256:{headers['x-object-meta-sha256']}"
+        elif not _is_slo(headers) and "x-object-manifest" not in headers:
+            checksum = f"md5:{headers['etag'].strip(chr(34))}"
+        return {
+            "checksum": checksum,
+            "size": int(headers["content-length"]),
+            "mime": headers.get("content-type", "application/octet-stream").split(";")[0],
+            "modified": parsedate_to_datetime(headers["last-modified"]),
+        }
+
+    def list_files(self) -> Iterator[str]:
+        marker = ""
+        while True:
+            try:
+                kwargs = {"marker": marker, "limit": self.page_size, "missing": self.container}
+                _, page = self._call("get_container", self.container, **kwargs)
+            except FileNotFound:
+                return  # no container yet: nothing stored
+            if not page:
+                return
+            for item in page:
+                yield item["name"]
+            marker = page[-1]["name"]
+
+    def serve(self, filename: str) -> Any:
+        """Stream the file with its metadata, from a single GET."""
+        from ..views import send_stream
+
+        stream, headers = self._open(filename)
+        return send_stream(stream, filename, self._meta(headers))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        extra = _object_headers(headers)
+        stream, size, head = file_or_wfs, _remaining(file_or_wfs), b""
+        if size is None:  # one-way stream: a short one is buffered, a long one goes up as segments
+            while len(head) <= PEEK_SIZE and (block := stream.read(PEEK_SIZE + 1 - len(head))):
+                head += block
+            if len(head) <= PEEK_SIZE:
+                stream, size, head = io.BytesIO(head), len(head), b""
+        large = size is None or size > self.segment_size
+        self._ensure(self.container)
+        with self._replacing(filename, overwrite) if (large or overwrite) else nullcontext():
+            if large:
+                self._put_large(_Segments(stream, self.segment_size, head), filename, overwrite, extra)
+            else:
+                self._put_plain(stream, size or 0, filename, overwrite, extra)
+
+    def _put_plain(self, stream: IO[bytes], size: int, filename: str, overwrite: bool, extra: dict) -> None:
+        start, digest = stream.tell(), hashlib.sha256()
+        while block := stream.read(CHUNK_SIZE):
+            digest.update(block)
+        stream.seek(start)
+        headers = self._put_headers(digest.hexdigest(), overwrite, extra)
+        contents = stream if size else b""
+        self._put(filename, contents, content_length=size, chunk_size=CHUNK_SIZE, headers=headers)
+
+    def _put_large(self, parts: _Segments, filename: str, overwrite: bool, extra: dict) -> None:
+        """Upload the segments one by one, then the manifest (with the SHA-256) under the real name."""
+        self._ensure(self.segments)
+        prefix, manifest = self._segment_prefix(filename), []
+        try:
+            while parts.more():
+                name = f"{prefix}{len(manifest):08d}"
+                etag = self._call("put_object", self.segments, name, parts)
+                manifest.append({"path": f"/{self.segments}/{name}", "etag": etag, "size_bytes": parts.sent})
+            self._put_manifest(filename, manifest, parts.digest.hexdigest(), overwrite, extra)
+        except BaseException:
+            self._delete_segments([part["path"] for part in manifest])
+            raise
+
+    def _put_manifest(self, filename: str, manifest: list[dict], sha256: str, overwrite: bool, extra: dict) -> None:
+        headers = self._put_headers(sha256, overwrite, extra)
+        self._put(filename, json.dumps(manifest), headers=headers, query_string="multipart-manifest=put")
+
+    def _put(self, filename: str, contents: Any, **kwargs: Any) -> None:
+        """PUT an object under its real name; a 412 means it exists (``If-None-Match``)."""
+        content_type = (kwargs.get("headers") or {}).pop("content-type", None)
+        kwargs.setdefault("content_type", content_type or self.guess_type(filename))
+        try:
+            self._call("put_object", self.container, filename, contents, **kwargs)
+        except BackendError as exc:
+            status = getattr(exc.__cause__, "http_status", None)
+            if status == 412:
+                raise FileExists(f"{filename!r} exists") from None
+            if status == 404:  # the container was deleted behind our back: recreate it next time
+                self._ready.discard(self.container)
+            raise
+
+    @staticmethod
+    def _put_headers(sha256: str, overwrite: bool, extra: dict[str, str]) -> dict[str, str]:
+        headers = {**extra, "x-object-meta-sha256": sha256}
+        if not overwrite:
+            headers["if-none-match"] = "*"
+        return headers
+
+    @staticmethod
+    def _segment_prefix(filename: str) -> str:
+        return f"{filename}/{uuid.uuid4().hex}/"
+
+    @contextmanager
+    def _replacing(self, filename: str, overwrite: bool) -> Iterator[None]:
+        """Refuse an existing ``filename`` early unless ``overwrite``; once it is replaced, delete the
+        segments of the large object it was."""
+        try:
+            old = self._head(filename)
+        except FileNotFound:
+            old = None
+        if old is not None and not overwrite:
+            raise FileExists(f"{filename!r} exists")
+        segments = [part["name"] for part in self._manifest(filename)] if old and _is_slo(old) else []
+        yield
+        self._delete_segments(segments)
+
+    def _manifest(self, filename: str) -> list[dict[str, Any]]:
+        """The segments of a large object: dicts with ``name`` (``/container/object``), ``hash``, ``bytes``."""
+        query = "multipart-manifest=get"
+        return json.loads(self._call("get_object", self.container, filename, query_string=query, missing=filename)[1])
+
+    def _delete_segments(self, paths: list[str]) -> None:
+        """Best effort: a segment left behind wastes space but breaks nothing."""
+        for path in paths:
+            container, name = path.lstrip("/").split("/", 1)
+            try:
+                self._call("delete_object", container, name, missing=name)
+            except FileNotFound:
+                pass
+            except BackendError as exc:
+                log.warning("could not delete swift segment %s: %s", path, exc)
+
+    # -- deleting, copying ----------------------------------------------------------------------
+
+    def delete(self, filename: str) -> None:
+        try:
+            headers = self._head(filename)
+            query = "multipart-manifest=delete" if _is_slo(headers) else None  # the segments too
+            self._call("delete_object", self.container, filename, query_string=query, missing=filename)
+        except FileNotFound:
+            pass
+
+    def copy(self, source: str, target: str, overwrite: bool = False) -> None:
+        """Server-side copy; a large object's segments are copied one by one under a new manifest."""
+        self._transfer(source, target, overwrite, move=False)
+
+    def move(self, source: str, target: str, overwrite: bool = False) -> None:
+        """Server-side copy then delete; a large object's manifest moves, its segments stay."""
+        self._transfer(source, target, overwrite, move=True)
+
+    def _transfer(self, source: str, target: str, overwrite: bool, move: bool) -> None:
+        headers = self._head(source)
+        if source == target:
+            if not overwrite:
+                raise FileExists(f"{target!r} exists")
+            return
+        with self._replacing(target, overwrite):
+            if not _is_slo(headers):
+                self._call("copy_object", self.container, source, f"/{self.container}/{target}", missing=source)
+            elif move:  # copy the manifest itself: the segments now belong to the target
+                copy_from = {"X-Copy-From": quote(f"/{self.container}/{source}")}
+                self._put(target, None, headers=copy_from, query_string="multipart-manifest=get", content_type=None)
+            else:
+                self._copy_segments(source, target, headers, overwrite)
+        if move:
+            with suppress(FileNotFound):
+                self._call("delete_object", self.container, source, missing=source)  # the manifest only
+
+    def _copy_segments(self, source: str, target: str, headers: dict[str, str], overwrite: bool) -> None:
+        self._ensure(self.segments)
+        prefix, manifest = self._segment_prefix(target), []
+        try:
+            for part in self._manifest(source):
+                path = f"/{self.segments}/{prefix}{len(manifest):08d}"
+                container, name = part["name"].lstrip("/").split("/", 1)
+                self._call("copy_object", container, name, path, missing=source)
+                manifest.append({"path": path, "etag": part["hash"], "size_bytes": part["bytes"]})
+            kept = {k: v for k, v in headers.items() if k in ("content-type", *SERVED_HEADERS) or _is_meta(k)}
+            self._put_manifest(target, manifest, headers.get("x-object-meta-sha256", ""), overwrite, kept)
+        except BaseException:
+            self._delete_segments([part["path"] for part in manifest])
+            raise
+
+    # -- URLs, health ------------------------------------------------------------------------------
+
+    def signed_url(self, filename: str, expires: int) -> str:
+        """A Swift temporary URL (``tempurl`` middleware), signed with the account's ``tempurl_key``."""
+        key = self.config.get("tempurl_key")
+        if not key:
+            raise OperationNotSupported(
+                "swift signed URLs need the account's Temp-URL key (X-Account-Meta-Temp-URL-Key) in the "
+                "TEMPURL_KEY setting"
+            )
+        storage_url = self.connection().url or self._call("get_auth")[0]
+        parts = urlsplit(storage_url)
+        signed = generate_temp_url(f"{unquote(parts.path)}/{self.container}/{filename}", int(expires), key, "GET")
+        path, _, query = signed.partition("?")
+        return urlunsplit((parts.scheme, parts.netloc, quote(path), query, ""))
+
+    def check(self) -> None:
+        """Authenticate and reach the account and container (a container not created yet is fine)."""
+        self._call("head_account")
+        with suppress(FileNotFound):
+            self._call("head_container", self.container, missing=self.container)
+
+
+def connection_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``swiftclient.Connection`` keyword arguments for a storage's settings."""
+    defaults = SwiftBackend.defaults
+    return {
+        "authurl": config["authurl"],
+        "user": config["user"],
+        "key": config["key"],
+        "auth_version": str(config.get("auth_version") or defaults["auth_version"]),
+        "os_options": {key: config[key] for key in KEYSTONE_OPTIONS if config.get(key)},
+        "retries": int(config.get("retries", defaults["retries"])),
+        "starting_backoff": float(config.get("starting_backoff", defaults["starting_backoff"])),
+        "max_backoff": float(config.get("max_backoff", defaults["max_backoff"])),
+        "timeout": float(config.get("timeout") or defaults["timeout"]),
+    }
+
+
+def _object_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Swift object headers for ``save(headers=...)``: served ones as given, others as user metadata."""
+    result = {}
+    for name, value in (headers or {}).items():
+        key = name.lower()
+        if key == "x-amz-acl":
+            continue  # an S3 canned ACL: Swift's access rules are container ACLs
+        if key not in ("content-type", *SERVED_HEADERS) and not _is_meta(key):
+            key = "x-object-meta-" + key.removeprefix("x-amz-meta-")
+        result[key] = str(value)
+    return result
+
+
+def _is_meta(key: str) -> bool:
+    return key.lower().startswith("x-object-meta-")
+
+
+def _is_slo(headers: dict[str, str]) -> bool:
+    return headers.get("x-static-large-object", "").lower() == "true"
+
+
+def _remaining(stream: IO[bytes]) -> int | None:
+    """How many bytes are left in a rewindable stream; None for a one-way stream."""
+    try:
+        if stream.seekable():
+            position = stream.tell()
+            end = stream.seek(0, io.SEEK_END)
+            stream.seek(position)
+            return end - position
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+class _Segments:
+    """A stream cut into segments of ``size`` bytes, hashed (SHA-256) as they are sent.
+
+    Each iteration yields the blocks of the next segment. ``reset`` lets swiftclient retry a
+    segment after a dropped connection, when the stream can be rewound to that segment's start.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int, head: bytes = b"") -> None:
+        self.stream, self.size, self.pending = stream, size, head
+        self.digest, self.sent = hashlib.sha256(), 0
+        self.rewindable = not head and _remaining(stream) is not None
+        self.mark: tuple[Any, int] | None = None
+
+    def more(self) -> bool:
+        """Whether bytes remain (reads ahead one block)."""
+        if not self.pending:
+            self.pending = self.stream.read(CHUNK_SIZE)
+        return bool(self.pending)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.mark = (self.digest.copy(), self.stream.tell() - len(self.pending)) if self.rewindable else None
+        self.sent = 0
+        while self.sent < self.size and self.more():
+            block = self.pending[: self.size - self.sent]
+            self.pending = self.pending[len(block) :]
+            self.sent += len(block)
+            self.digest.update(block)
+            yield block
+
+    def reset(self, *args: Any, **kwargs: Any) -> None:
+        if self.mark is None:
+            raise BackendError("the connection to swift dropped mid-upload; a one-way stream cannot be sent again")
+        self.digest, position = self.mark
+        self.stream.seek(position)
+        self.pending = b""
+
+
+class _ObjectReader(io.RawIOBase):
+    """An object's content as a seekable raw stream: a seek re-opens the GET at the new offset."""
+
+    def __init__(self, backend: SwiftBackend, filename: str, headers: dict[str, str], body: Any) -> None:
+        self._backend, self._filename, self._body = backend, filename, body
+        self._size, self._etag, self._position = int(headers["content-length"]), headers.get("etag"), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
+        if position < 0:
+            raise ValueError("negative seek position")
+        if position != self._position:
+            self._drop_body()
+            self._position = position
+        return position
+
+    def readinto(self, buffer: Any) -> int:
+        if self._position >= self._size:
+            return 0
+        if self._body is None:
+            self._body = self._backend._get(self._filename, self._position, self._etag)[1]
+        with self._backend._errors(self._filename):
+            data = self._body.read(len(buffer))
+        if not data:
+            raise BackendError(f"swift ended the download of {self._filename!r} at byte {self._position}/{self._size}")
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            with suppress(Exception):  # closing a half-read response may fail; nothing is left to free then
+                body.close()
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
