@@ -9,7 +9,11 @@ For a storage named ``avatars`` on the ``s3`` backend, the value of a key ``KEY`
 
 ``ROOT`` and ``URL`` are bases shared by many storages when they come from levels 2 or 3, so the
 storage name is appended to them (``FS_URL = 'https://cdn/'`` serves ``avatars`` at
-``https://cdn/avatars/``); set at level 1 they are used as given.
+``https://cdn/avatars/``, keeping every segment of the base, with or without its trailing slash);
+set at level 1 they are used as given. ``FS_ROOT`` (default ``<instance_path>/fs``) is the root of
+*local* storages only: ``files`` lives in ``<FS_ROOT>/files`` unless ``FILES_FS_ROOT`` says
+otherwise, and storages on other backends never see it. ``FS_SERVE``, ``FS_PREFIX``, ``FS_BACKEND``
+and ``FS_IMAGES_OPTIMIZE`` configure the extension itself and are not layered.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
 
 
 #: Global keys that are not layered into storages (they configure the extension itself).
-_GLOBAL_ONLY = frozenset({"FS_SERVE", "FS_PREFIX", "FS_BACKEND", "FS_IMAGES_OPTIMIZE"})
+_GLOBAL_ONLY = frozenset({"FS_SERVE", "FS_PREFIX", "FS_BACKEND", "FS_IMAGES_OPTIMIZE", "FS_ROOT"})
+#: Prefixes of global keys that configure other parts of flask_fs (static publishing), not storages.
+_GLOBAL_PREFIXES = ("FS_STATIC_",)
 
 
 class Config(dict):
@@ -83,6 +89,7 @@ def storage_settings(
         if (
             key.startswith("FS_")
             and key not in _GLOBAL_ONLY
+            and not key.startswith(_GLOBAL_PREFIXES)
             and not key.startswith(other_backends)
             and value is not None
         ):

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 TEXT = ["txt"]
-DOCUMENTS = "rtf odf ods gnumeric abw doc docx xls xlsx".split()
-IMAGES = "jpg jpe jpeg png gif svg bmp webp".split()
-AUDIO = "wav mp3 aac ogg oga flac".split()
-DATA = "csv ini json plist xml yaml yml".split()
-SCRIPTS = "js php pl py rb sh bat".split()
-ARCHIVES = "gz bz2 zip tar tgz txz 7z".split()
-EXECUTABLES = "so exe dll".split()
+DOCUMENTS = ["rtf", "odf", "ods", "gnumeric", "abw", "doc", "docx", "xls", "xlsx"]
+IMAGES = ["jpg", "jpe", "jpeg", "png", "gif", "svg", "bmp", "webp"]
+AUDIO = ["wav", "mp3", "aac", "ogg", "oga", "flac"]
+DATA = ["csv", "ini", "json", "plist", "xml", "yaml", "yml"]
+SCRIPTS = ["js", "php", "pl", "py", "rb", "sh", "bat"]
+ARCHIVES = ["gz", "bz2", "zip", "tar", "tgz", "txz", "7z"]
+EXECUTABLES = ["so", "exe", "dll"]
 DEFAULTS = TEXT + DOCUMENTS + IMAGES + DATA
 
 #: Extensions a browser may execute or render as a document: served as attachments, sandboxed.
-ACTIVE_CONTENT = frozenset("svg svgz html htm xhtml xht xml xsl xslt js mjs".split())
+ACTIVE_CONTENT = frozenset(["svg", "svgz", "html", "htm", "xhtml", "xht", "xml", "xsl", "xslt", "js", "mjs"])
 
 
 class All:
@@ -47,9 +47,11 @@ NONE: list[str] = []
 
 def extension(filename: str) -> str:
     """The lower-cased final extension, without its dot (``'a.php.PNG'`` gives ``'png'``)."""
-    base = filename.rsplit("/", 1)[-1]
-    stem, dot, ext = base.rpartition(".")
-    return ext.lower() if dot and stem.strip(".") else ""
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or "/" in ext:  # no dot, or only in a folder name
+        return ""
+    stem = stem.rpartition("/")[2]
+    return ext.lower() if stem.strip(".") else ""
 
 
 def lowered(extensions: Iterable[str] | All | AllExcept) -> frozenset[str] | All | AllExcept:

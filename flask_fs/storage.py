@@ -12,12 +12,18 @@ import io
 import os
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import quote
 
 from flask import Flask, current_app, url_for
 from werkzeug.datastructures import FileStorage
+
+try:  # the app context's ContextVar: a much cheaper way to the current app than the proxy
+    from flask.globals import _cv_app
+except ImportError:  # pragma: no cover - older or future Flask
+    _cv_app = None
 
 from . import names
 from .backends import CHUNK_SIZE, BaseBackend, available_backends, load_backend
@@ -36,10 +42,13 @@ MAX_RENAME_ATTEMPTS = 1000
 
 @dataclass
 class _Bound:
-    """A storage as configured on one app."""
+    """A storage as configured on one app (``allow``/``deny`` are its lower-cased extension settings)."""
 
     config: Config
     backend: BaseBackend
+    allow: frozenset[str] | All | AllExcept = frozenset()
+    deny: frozenset[str] | All | AllExcept = frozenset()
+    max_size: int | None = None
 
 
 @dataclass
@@ -76,8 +85,8 @@ class Storage:
         overwrite: bool = False,
         rename: bool = False,
     ) -> None:
-        if not name or not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigurationError(f"storage names are alphanumeric (with - or _), not {name!r}")
+        if not isinstance(name, str) or not name.isascii() or not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigurationError(f"storage names are ASCII letters and digits (with - or _), not {name!r}")
         self.name = name
         self.extensions = lowered(extensions)
         self.upload_to = upload_to
@@ -90,24 +99,41 @@ class Storage:
     # -- configuration ------------------------------------------------------------------------------
 
     def configure(self, app: Flask) -> None:
-        """Resolve this storage's settings on ``app`` and create its backend (see :mod:`flask_fs.config`)."""
-        backend_name = app.config.get(f"{self.name.upper()}_FS_BACKEND") or app.config["FS_BACKEND"]
-        backend_cls = load_backend(backend_name)
+        """Resolve this storage's settings on ``app`` and create its backend (see :mod:`flask_fs.config`).
+
+        Raises ConfigurationError, naming the setting to fix, for an unknown backend or a missing
+        required setting.
+        """
+        own_key = f"{self.name.upper()}_FS_BACKEND"
+        backend_key = own_key if app.config.get(own_key) else "FS_BACKEND"
+        backend_name = app.config.get(backend_key) or "local"
+        try:
+            backend_cls = load_backend(backend_name)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"storage {self.name!r}: {backend_key} = {backend_name!r}: {exc}") from exc
         defaults = dict(backend_cls.defaults)
         if backend_name == "local":
-            defaults["root"] = os.path.join(app.config["FS_ROOT"], self.name)
+            defaults["root"] = os.path.join(
+                app.config.get("FS_ROOT") or os.path.join(app.instance_path, "fs"), self.name
+            )
         config = storage_settings(app.config, self.name, backend_name, available_backends(), defaults)
         missing = [key for key in backend_cls.required if config.get(key) in (None, "")]
         if missing:
-            keys = ", ".join(f"{self.name.upper()}_FS_{k.upper()} or FS_{backend_name.upper()}_{k.upper()}" for k in missing)
+            keys = ", ".join(
+                f"{self.name.upper()}_FS_{k.upper()} or FS_{backend_name.upper()}_{k.upper()}" for k in missing
+            )
             raise ConfigurationError(f"storage {self.name!r} ({backend_name} backend) needs {keys}")
-        state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config))
+        allow, deny = (lowered(_extension_list(config.get(key))) for key in ("allow", "deny"))
+        max_size = int(config["max_size"]) if config.get("max_size") else None
+        state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config), allow, deny, max_size)
 
     def _bound(self) -> _Bound:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        """This storage's settings and backend on the current app (called by every operation)."""
+        ctx = _cv_app.get(None) if _cv_app is not None else None
+        app = ctx.app if ctx is not None else current_app._get_current_object()  # type: ignore[attr-defined]
         try:
             return app.extensions["fs"].bound[self.name]
-        except KeyError:
+        except (KeyError, AttributeError):
             raise FSError(
                 f"storage {self.name!r} is not registered on app {app.name!r}: call flask_fs.init_app(app, storage)"
             ) from None
@@ -138,10 +164,15 @@ class Storage:
         return _view_url(self.name, "", external=True)
 
     def url(self, filename: str, external: bool = False) -> str:
-        """The URL a file is (or would be) reachable at; it does not check that the file exists."""
+        """The URL a file is (or would be) reachable at; it does not check that the file exists.
+
+        With a configured URL the name is appended, percent-encoded, to it; otherwise the URL is the
+        ``fs`` view's (absolute with ``external``).
+        """
         filename = names.clean(filename)
-        if self.has_url:
-            return join_url(self.config["url"]).rstrip("/") + "/" + filename
+        configured = self.config.get("url")
+        if configured:
+            return join_url(configured) + quote(filename, safe="/")
         return _view_url(self.name, filename, external)
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
@@ -152,13 +183,15 @@ class Storage:
     # -- policy ------------------------------------------------------------------------------------
 
     def extension_allowed(self, ext: str) -> bool:
-        """Whether files with extension ``ext`` (no dot, any case) may be saved here."""
+        """Whether files with extension ``ext`` (no dot, any case) may be saved here.
+
+        ``<NAME>_FS_DENY`` wins over ``<NAME>_FS_ALLOW``, which adds to the storage's ``extensions``.
+        """
         ext = ext.lower()
-        config = self.config
-        allow, deny = config.get("allow") or (), config.get("deny") or ()
-        if ext in lowered(deny):
+        bound = self._bound()
+        if ext in bound.deny:
             return False
-        return ext in lowered(allow) or ext in self.extensions
+        return ext in bound.allow or ext in self.extensions
 
     def file_allowed(self, storage: Any, basename: str) -> bool:
         """Whether an upload may be saved as ``basename``; override to add your own checks."""
@@ -184,11 +217,14 @@ class Storage:
         prefix: Prefix = None,
         overwrite: bool | None = None,
         rename: bool | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         """Save an upload (a Werkzeug ``FileStorage``) or a binary file object; return its name.
 
         An upload's client-side name is sanitised; an explicit ``filename`` must already be safe.
-        Raises UnauthorizedFileType, FileExists, FileTooLarge or InvalidFileName.
+        ``headers`` are stored with the file where the backend can (``backend.keeps_headers``, see
+        ``BaseBackend.save``). Raises UnauthorizedFileType, FileExists, FileTooLarge or InvalidFileName.
         """
         stream: IO[bytes]
         if isinstance(file_or_wfs, FileStorage):
@@ -200,32 +236,40 @@ class Storage:
             if filename is None:
                 filename = names.secure_upload_name(os.path.basename(str(getattr(stream, "name", ""))))
         folder = prefix if prefix is not None else self.upload_to
-        folder = folder() if callable(folder) else folder
-        filename = names.join(folder, filename)
-        if not self.file_allowed(file_or_wfs, posixpath.basename(filename)):
-            raise UnauthorizedFileType(f"files of type {extension(filename) or '(none)'!r} are not allowed in {self.name!r}")
+        if folder is not None and callable(folder):
+            folder = folder()
+        filename = names.join(folder, filename) if folder else names.clean(filename)
+        if not self.file_allowed(file_or_wfs, filename.rpartition("/")[2]):
+            raise UnauthorizedFileType(
+                f"files of type {extension(filename) or '(none)'!r} are not allowed in {self.name!r}"
+            )
         overwrite = self.overwrite if overwrite is None else overwrite
         rename = self.rename if rename is None else rename
-        max_size = self.config.get("max_size")
-        if max_size:
-            stream = _LimitedReader(stream, int(max_size))
+        bound = self._bound()
+        if bound.max_size is not None:
+            stream = _LimitedReader(stream, bound.max_size)
         if overwrite or not rename:
-            self.backend.save(stream, filename, overwrite=overwrite)
+            if headers:
+                bound.backend.save(stream, filename, overwrite=overwrite, headers=headers)
+            else:
+                bound.backend.save(stream, filename, overwrite=overwrite)
             return filename
-        return self._save_renaming(stream, filename)
+        return self._save_renaming(stream, filename, **({"headers": headers} if headers else {}))
 
-    def _save_renaming(self, stream: IO[bytes], filename: str) -> str:
+    def _save_renaming(self, stream: IO[bytes], filename: str, **extra: Any) -> str:
         """Save under ``filename`` or the first free name after it, never replacing a file."""
-        if not stream.seekable():  # a retry must send the same bytes again
-            spool = tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE * 8)
-            while chunk := stream.read(CHUNK_SIZE):
-                spool.write(chunk)
-            stream = spool
+        if not stream.seekable():  # a retry must send the same bytes again: keep them in a spool
+            with tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE * 8) as spool:
+                while chunk := stream.read(CHUNK_SIZE):
+                    spool.write(chunk)
+                spool.seek(0)
+                return self._save_renaming(spool, filename, **extra)
         start = stream.tell()
         folder, basename = posixpath.split(filename)
+        backend = self._bound().backend
         for _ in range(MAX_RENAME_ATTEMPTS):
             try:
-                self.backend.save(stream, filename, overwrite=False)
+                backend.save(stream, filename, overwrite=False, **extra)
                 return filename
             except FileExists:
                 stream.seek(start)
@@ -235,18 +279,18 @@ class Storage:
     def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
         """Store ``content`` (text is encoded as UTF-8) under ``filename``."""
         overwrite = self.overwrite if overwrite is None else overwrite
-        self.backend.write(names.clean(filename), content, overwrite=overwrite)
+        self._bound().backend.write(names.clean(filename), content, overwrite=overwrite)
 
     def open(self, filename: str, mode: str = "r", **kwargs: Any) -> IO:
         """Open a file object: ``r``/``rb`` read, ``w``/``wb`` replace, ``x``/``xb`` create only.
 
         Writes are stored when the file is closed; an exception inside ``with`` discards them.
         """
-        return self.backend.open(names.clean(filename), mode, **kwargs)
+        return self._bound().backend.open(names.clean(filename), mode, **kwargs)
 
     def delete(self, filename: str) -> None:
         """Delete this one file; deleting a missing file does nothing."""
-        self.backend.delete(names.clean(filename))
+        self._bound().backend.delete(names.clean(filename))
 
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:
         """Copy a file within this storage."""
@@ -262,14 +306,14 @@ class Storage:
 
     def exists(self, filename: str) -> bool:
         """Whether the file is stored."""
-        return self.backend.exists(names.clean(filename))
+        return self._bound().backend.exists(names.clean(filename))
 
     def __contains__(self, filename: str) -> bool:
         return self.exists(filename)
 
     def read(self, filename: str) -> bytes:
         """The whole content as bytes; prefer :meth:`read_chunks` or :meth:`open` for large files."""
-        return self.backend.read(names.clean(filename))
+        return self._bound().backend.read(names.clean(filename))
 
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
@@ -312,6 +356,13 @@ class Storage:
             raise FSError(f"storage {self.name!r} is not reachable: {exc}") from exc
 
 
+def _extension_list(value: Any) -> Any:
+    """An ALLOW/DENY setting as extensions: a list, ALL/AllExcept, or a string like ``'pdf, epub'``."""
+    if not value:
+        return ()
+    return value.replace(",", " ").split() if isinstance(value, str) else value
+
+
 def _view_url(storage: str, filename: str, external: bool) -> str:
     """The ``fs`` view's URL for a file; a path when there is no request nor ``SERVER_NAME`` to build a host."""
     try:
@@ -326,6 +377,7 @@ class _LimitedReader(io.RawIOBase):
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         self._stream, self._limit, self._count = stream, limit, 0
+        self._origin = stream.tell() if stream.seekable() else 0
 
     def readable(self) -> bool:
         return True
@@ -347,7 +399,7 @@ class _LimitedReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = 0) -> int:
         position = self._stream.seek(offset, whence)
-        self._count = position
+        self._count = position - self._origin
         return position
 
     def tell(self) -> int:

@@ -39,6 +39,9 @@ class BaseBackend:
     required: tuple[str, ...] = ()
     #: Default values of this backend's settings (lower-case keys).
     defaults: Mapping[str, Any] = {}
+    #: Whether ``save(..., headers=...)`` stores the headers and the server sends them back with the
+    #: file (object stores); backends without it accept ``headers`` and ignore them.
+    keeps_headers: bool = False
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
@@ -54,12 +57,25 @@ class BaseBackend:
         """A binary file object streaming the content; raise FileNotFound if absent. *Required.*"""
         raise NotImplementedError
 
-    def save(self, file_or_wfs: IO[bytes], filename: str, overwrite: bool = False) -> None:
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Stream a binary file object into ``filename`` in bounded memory. *Required.*
 
         Readers must never see a partial file under ``filename``. With ``overwrite`` false, raise
         FileExists if the name is taken, without a race between the check and the write where
         the server allows it.
+
+        ``headers`` are HTTP headers to serve the file with, by name (any case): Content-Type,
+        Cache-Control, Content-Encoding, Content-Disposition, Content-Language, Expires; ``x-amz-acl``
+        is an S3 canned ACL; other names are user metadata (``x-amz-meta-`` / ``X-Object-Meta-``
+        prefix optional). A backend whose server keeps them sets :attr:`keeps_headers`; the others
+        ignore them. Storage passes ``headers`` only when some are given.
         """
         raise NotImplementedError
 
@@ -140,6 +156,16 @@ class BaseBackend:
 
         meta = self.metadata(filename)
         return send_stream(self.open_read(filename), filename, meta)
+
+    def list_metadata(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(name, metadata)`` for every stored file: at least ``size``, and ``checksum`` and
+        ``modified`` where known. Object stores override it to read them from their listing (an
+        ``etag:`` checksum is the MD5 when it has 32 hex digits); this default asks file by file."""
+        for name in self.list_files():
+            try:
+                yield name, self.metadata(name)
+            except FileNotFound:  # deleted since the listing
+                continue
 
     def check(self) -> None:
         """Raise an FSError unless the server is reachable with the configured credentials."""

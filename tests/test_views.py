@@ -1,0 +1,275 @@
+"""The ``fs`` blueprint and URLs: when files are served, with which headers, and uploads cut short."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from flask import Flask, request
+from werkzeug.http import http_date, parse_date
+
+import flask_fs as fs
+from tests.conftest import make_app
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+HTML = b"<html><body><script>fetch('/api/me').then(r => r.text()).then(alert)</script></body></html>"
+
+
+def serving_app(tmp_path, **config):
+    app = make_app(tmp_path)
+    app.config.update(config)
+    files = fs.Storage("files", fs.ALL)
+    fs.init_app(app, files)
+    return app, files
+
+
+def test_serves_stored_files_with_type_validators_and_safety_headers(tmp_path):
+    app, files = serving_app(tmp_path)
+    with app.app_context():
+        files.write("docs/readme.txt", "hello")
+        files.write("img/pic.png", b"\x89PNG....")
+    client = app.test_client()
+    response = client.get("/files/docs/readme.txt")
+    assert response.status_code == 200 and response.data == b"hello"
+    assert response.mimetype == "text/plain"
+    assert response.headers["Content-Length"] == "5"
+    assert response.headers["ETag"] and response.headers["Last-Modified"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    assert not response.headers.get("Content-Disposition", "").startswith("attachment")
+    assert client.get("/files/img/pic.png").mimetype == "image/png"
+    assert client.head("/files/docs/readme.txt").headers["Content-Length"] == "5"
+
+
+def test_conditional_requests_answer_304(tmp_path):
+    app, files = serving_app(tmp_path)
+    with app.app_context():
+        files.write("a.txt", "version 1")
+    client = app.test_client()
+    first = client.get("/files/a.txt")
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert client.get("/files/a.txt", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/files/a.txt", headers={"If-Modified-Since": modified}).status_code == 304
+    earlier = http_date(parse_date(modified) - timedelta(hours=1))
+    assert client.get("/files/a.txt", headers={"If-Modified-Since": earlier}).status_code == 200
+    with app.app_context():
+        files.write("a.txt", "version 2, longer", overwrite=True)
+    changed = client.get("/files/a.txt", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.data == b"version 2, longer"
+    assert changed.headers["ETag"] != etag
+
+
+def test_range_requests_answer_206(tmp_path):
+    app, files = serving_app(tmp_path)
+    content = bytes(range(256)) * 8
+    with app.app_context():
+        files.write("video.bin", content)
+    client = app.test_client()
+    partial = client.get("/files/video.bin", headers={"Range": "bytes=100-199"})
+    assert partial.status_code == 206 and partial.data == content[100:200]
+    assert partial.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
+    assert partial.headers["Accept-Ranges"] == "bytes"
+    tail = client.get("/files/video.bin", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.data == content[-10:]
+    assert client.get("/files/video.bin", headers={"Range": f"bytes={len(content) + 5}-"}).status_code == 416
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/files/missing.txt",
+        "/nostorage/a.txt",
+        "/files/../outside.txt",
+        "/files/%2e%2e/outside.txt",
+        "/files/..%2foutside.txt",
+        "/files/sub/..%5c..%5coutside.txt",
+        "/files/a%00b.txt",
+        "/files/sub",  # a folder
+        "/files/",
+    ],
+)
+def test_unknown_storage_missing_file_or_bad_name_is_404(tmp_path, url):
+    app, files = serving_app(tmp_path)
+    (tmp_path / "instance" / "fs").mkdir(parents=True)
+    (tmp_path / "instance" / "fs" / "outside.txt").write_text("not in the storage")
+    with app.app_context():
+        files.write("sub/a.txt", "x")
+    assert app.test_client().get(url).status_code == 404
+
+
+def test_odd_names_are_served_through_their_urls(tmp_path):
+    app, files = serving_app(tmp_path)
+    with app.test_request_context():
+        for name in ("%2e%2e%2f", "a b#c?.txt", "été/照片.txt"):
+            files.write(name, name)
+            url = files.url(name)
+            assert "%2e" not in url.lower() or "%252e" in url.lower()
+            response = app.test_client().get(url)
+            assert response.status_code == 200 and response.data == name.encode(), name
+
+
+def test_nothing_is_served_when_fs_serve_is_off(tmp_path):
+    app, files = serving_app(tmp_path, FS_SERVE=False)
+    with app.app_context():
+        files.write("a.txt", "x")
+    assert app.test_client().get("/files/a.txt").status_code == 404
+
+
+def test_serving_follows_debug_by_default(tmp_path):
+    for debug, status in ((False, 404), (True, 200)):
+        app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+        app.debug = debug
+        files = fs.Storage("files")
+        fs.init_app(app, files)
+        with app.app_context():
+            files.write("a.txt", "x", overwrite=True)
+        assert app.test_client().get("/files/a.txt").status_code == status
+
+
+def test_prefix(tmp_path):
+    app, files = serving_app(tmp_path, FS_PREFIX="/static/fs")
+    with app.test_request_context():
+        files.write("a.txt", "x")
+        assert files.url("a.txt") == "/static/fs/files/a.txt"
+        assert files.url("a.txt", external=True) == "http://localhost/static/fs/files/a.txt"
+        assert files.base_url == "http://localhost/static/fs/files/"
+    client = app.test_client()
+    assert client.get("/static/fs/files/a.txt").data == b"x"
+    assert client.get("/files/a.txt").status_code == 404
+
+
+def test_urls_fall_back_to_the_view_outside_requests(tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path))  # no SERVER_NAME, no request: a CLI or a task
+    files = fs.Storage("files")
+    fs.init_app(app, files)
+    with app.app_context():
+        assert not files.has_url
+        assert files.url("a b.txt") == "/files/a%20b.txt"
+        assert files.base_url == "/files/"
+        files.write("a.txt", "x")
+        assert files.metadata("a.txt")["url"] == "/files/a.txt"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("evil.svg", SVG),
+        ("EVIL.SVG", SVG),
+        ("page.html", HTML),
+        ("page.htm", HTML),
+        ("feed.xml", b"<x/>"),
+        ("app.js", b"alert(1)"),
+        ("été.html", HTML),
+    ],
+)
+def test_active_content_is_sent_as_a_sandboxed_attachment(tmp_path, name, content):
+    app, files = serving_app(tmp_path)
+    with app.app_context():
+        files.write(name, content)
+    response = app.test_client().get("/files/" + quote(name))
+    assert response.status_code == 200 and response.data == content
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert name in disposition or quote(name) in disposition
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    csp = response.headers["Content-Security-Policy"]
+    assert "sandbox" in csp and "default-src 'none'" in csp and "script-src" not in csp
+
+
+# -- uploads cut short through a view ----------------------------------------------------------------
+
+
+class Dribble(io.RawIOBase):
+    """A request body that sends ``chunks`` chunks of 64 KiB, then ends (EOF) or raises ``end``."""
+
+    def __init__(self, chunks: int, end=None):
+        self.chunks, self.end = chunks, end
+
+    def readable(self):
+        return True
+
+    def tell(self):  # the test client measures the body; the declared length comes from CONTENT_LENGTH
+        return 0
+
+    def seek(self, offset, whence=0):
+        return 0
+
+    def readinto(self, buffer):
+        if self.chunks == 0:
+            if self.end is not None:
+                raise self.end
+            return 0
+        self.chunks -= 1
+        size = min(len(buffer), 64 * 1024)
+        buffer[:size] = b"u" * size
+        return size
+
+
+def declared(length: int) -> dict:
+    """The Content-Length a client announces (more than it sends when it goes away)."""
+    return {"CONTENT_LENGTH": str(length)}
+
+
+@pytest.fixture
+def upload_app(tmp_path):
+    app, files = serving_app(tmp_path)
+
+    @app.post("/raw/<name>")
+    def raw_upload(name):
+        return files.save(request.stream, name, overwrite=True)
+
+    @app.post("/form")
+    def form_upload():
+        return files.save(request.files["file"], overwrite=True)
+
+    with app.app_context():
+        files.write("keep.bin", b"the old version")
+    return app, files
+
+
+def assert_only_the_old_file(app, files):
+    with app.app_context():
+        assert list(files.list_files()) == ["keep.bin"]
+        assert files.read("keep.bin") == b"the old version"
+        assert os.listdir(files.config.root) == ["keep.bin"]  # no temporary file left either
+
+
+@pytest.mark.parametrize("end", [None, ConnectionResetError("connection reset by peer")], ids=["eof", "reset"])
+def test_client_disconnect_mid_upload_stores_nothing(upload_app, end):
+    app, files = upload_app
+    client = app.test_client()
+    for name in ("new.bin", "keep.bin"):
+        body = Dribble(5, end)
+        response = client.post(f"/raw/{name}", input_stream=body, environ_overrides=declared(10 * 1024 * 1024))
+        assert response.status_code == 400  # Werkzeug's ClientDisconnected, raised from inside save()
+        assert body.chunks == 0  # the upload had started streaming into the storage
+    assert_only_the_old_file(app, files)
+
+
+def test_multipart_upload_cut_short_stores_nothing(upload_app):
+    app, files = upload_app
+    body = b"--B\r\nContent-Disposition: form-data; name=file; filename=keep.bin\r\n\r\n" + b"u" * 300_000
+    response = app.test_client().post(
+        "/form",
+        input_stream=io.BytesIO(body),
+        environ_overrides=declared(len(body) + 1000),
+        content_type="multipart/form-data; boundary=B",
+    )
+    assert response.status_code == 400
+    assert_only_the_old_file(app, files)
+
+
+def test_complete_uploads_through_views(upload_app):
+    app, files = upload_app
+    client = app.test_client()
+    assert (
+        client.post("/raw/new.bin", input_stream=Dribble(3), environ_overrides=declared(3 * 64 * 1024)).data
+        == b"new.bin"
+    )
+    response = client.post("/form", data={"file": (io.BytesIO(b"replaced"), "../../keep.bin")})
+    assert response.data == b"keep.bin"
+    with app.app_context():
+        assert files.read("new.bin") == b"u" * 3 * 64 * 1024 and files.read("keep.bin") == b"replaced"
