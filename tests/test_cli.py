@@ -1,0 +1,163 @@
+"""``flask fs ...`` through Flask's real command line (the ``flask.commands`` entry point), with
+``app.test_cli_runner()``."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.cli import cli as flask_cli
+
+import flask_fs as fs
+from flask_fs.static import StaticFiles
+from tests.backends.conftest import moto_endpoint  # noqa: F401 - fixture
+from tests.servers import free_port
+from tests.static_site import MANIFEST, PUBLISHED, bucket_keys, build_site, s3_client, s3_config, site_app
+
+SECRET = "s3cr3t-do-not-print"
+
+
+@pytest.fixture
+def site(tmp_path):
+    return build_site(tmp_path / "site")
+
+
+@pytest.fixture
+def moto(moto_endpoint):  # noqa: F811
+    return s3_config(moto_endpoint, "testing", SECRET)
+
+
+def run(app: Flask, *args: str):
+    """Run ``flask <args>`` on ``app``, as the ``flask`` command would."""
+    return app.test_cli_runner().invoke(flask_cli, list(args))
+
+
+def test_fs_group_is_registered_on_the_flask_command(site):
+    result = run(site_app(site), "fs", "--help")
+    assert result.exit_code == 0
+    for command in ("storages", "ls", "check", "publish"):
+        assert command in result.output
+
+
+def test_storages_shows_backends_and_masks_secrets(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    fs.init_app(app, fs.Storage("files"))
+    result = run(app, "fs", "storages")
+    assert result.exit_code == 0, result.output
+    assert "assets  (s3)" in result.output and "files  (local)" in result.output
+    assert f"bucket = '{moto['ASSETS_FS_BUCKET']}'" in result.output
+    assert "secret_key = '****'" in result.output
+    assert SECRET not in result.output
+
+
+def test_storages_without_any(site):
+    result = run(site_app(site), "fs", "storages")
+    assert result.exit_code == 0 and "no storage" in result.output
+
+
+def test_publish_dry_run_then_publish_then_nothing(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    client, bucket = s3_client(moto), moto["ASSETS_FS_BUCKET"]
+    dry = run(app, "fs", "publish", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "upload  static/css/app.css  (new)" in dry.output
+    assert f"would upload {len(PUBLISHED)}, unchanged 0, would delete 0" in dry.output
+    assert bucket_keys(client, bucket) == set()
+    first = run(app, "fs", "publish")
+    assert first.exit_code == 0, first.output
+    assert "publishing" in first.output  # the progress bar's label
+    assert f"uploaded {len(PUBLISHED)}, unchanged 0, deleted 0" in first.output
+    assert bucket_keys(client, bucket) == PUBLISHED | {MANIFEST}
+    second = run(app, "fs", "publish", "--quiet")
+    assert second.exit_code == 0 and f"uploaded 0, unchanged {len(PUBLISHED)}, deleted 0" in second.output
+
+
+def test_publish_delete_and_verify(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    assert run(app, "fs", "publish").exit_code == 0
+    client, bucket = s3_client(moto), moto["ASSETS_FS_BUCKET"]
+    (site / "static/js/app.js").unlink()
+    client.delete_object(Bucket=bucket, Key="static/img/logo.png")
+    dry = run(app, "fs", "publish", "--dry-run", "--delete", "--verify")
+    assert "delete  static/js/app.js" in dry.output
+    assert "upload  static/img/logo.png  (missing from the storage)" in dry.output
+    result = run(app, "fs", "publish", "--delete", "--verify")
+    assert result.exit_code == 0, result.output
+    assert "uploaded 1," in result.output and "deleted 1" in result.output
+    assert bucket_keys(client, bucket) == (PUBLISHED - {"static/js/app.js"}) | {MANIFEST}
+
+
+def test_publish_force(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    run(app, "fs", "publish")
+    result = run(app, "fs", "publish", "--force", "-q")
+    assert f"uploaded {len(PUBLISHED)}, unchanged 0" in result.output
+
+
+def test_publish_to_an_unreachable_server_fails_cleanly(site):
+    app = site_app(site, **s3_config(f"http://127.0.0.1:{free_port()}", "a", "b", ASSETS_FS_MAX_ATTEMPTS=1))
+    StaticFiles(app)
+    result = run(app, "fs", "publish")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: S3 at http://127.0.0.1:")
+    assert "Traceback" not in result.output
+
+
+def test_publish_reports_failed_files(site, moto):
+    assets = fs.Storage("assets", fs.AllExcept(["png"]))
+    app = site_app(site, **moto)
+    fs.init_app(app, assets)
+    StaticFiles(app, storage=assets)
+    result = run(app, "fs", "publish", "-q")
+    assert result.exit_code == 1
+    assert "failed  static/img/logo.png:" in result.output
+    assert f"uploaded {len(PUBLISHED) - 1}, unchanged 0, deleted 0, FAILED 1" in result.output
+
+
+def test_publish_sets_up_static_files_when_the_app_did_not(site):
+    app = site_app(site, ASSETS_FS_BACKEND="local")
+    result = run(app, "fs", "publish", "-q")
+    assert result.exit_code == 0, result.output
+    assert f"uploaded {len(PUBLISHED)}" in result.output
+    assert (site / "instance/fs/assets/static/css/app.css").exists()
+
+
+def test_ls_lists_files_with_sizes(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    run(app, "fs", "publish")
+    short = run(app, "fs", "ls", "assets")
+    assert short.exit_code == 0 and set(short.output.splitlines()) == PUBLISHED | {MANIFEST}
+    long = run(app, "fs", "ls", "--long", "assets")
+    line = next(line for line in long.output.splitlines() if line.endswith(" static/css/app.css"))
+    assert line.split()[0] == str((site / "static/css/app.css").stat().st_size)
+
+
+def test_ls_unknown_storage(site):
+    result = run(site_app(site), "fs", "ls", "nope")
+    assert result.exit_code == 1 and "Error: no storage named 'nope'" in result.output
+
+
+def test_check_reports_each_storage_and_fails_on_any(site, moto):
+    app = site_app(site, **moto)
+    StaticFiles(app)
+    fs.init_app(app, fs.Storage("files"))
+    ok = run(app, "fs", "check")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.splitlines() == ["assets (s3): ok", "files (local): ok"]
+    app.config.update(DOWN_FS_BACKEND="s3", DOWN_FS_ENDPOINT=f"http://127.0.0.1:{free_port()}", DOWN_FS_MAX_ATTEMPTS=1)
+    fs.init_app(app, fs.Storage("down"))
+    bad = run(app, "fs", "check")
+    assert bad.exit_code == 1
+    assert "down (s3): FAILED: S3 at http://127.0.0.1:" in bad.output and "assets (s3): ok" in bad.output
+    only = run(app, "fs", "check", "files")
+    assert only.exit_code == 0 and only.output == "files (local): ok\n"
+
+
+def test_commands_on_an_app_without_flask_fs(site):
+    app = Flask("bare", instance_path=str(site / "instance"))
+    result = run(app, "fs", "ls", "files")
+    assert result.exit_code == 1 and "flask_fs is not initialised" in result.output
