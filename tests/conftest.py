@@ -1,4 +1,8 @@
-"""Fixtures shared by the whole suite: Flask apps with flask_fs on a temporary local root."""
+"""Fixtures shared by the whole suite: Flask apps on a temporary local root, and real servers.
+
+The servers start once per session, on first use, on free loopback ports: moto's S3 server and an
+OpenStack Swift All-In-One (which also answers the S3 API and checks signatures like AWS).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pytest
 from flask import Flask
 
 import flask_fs as fs
+from tests.servers import start_moto, start_swift
 
 
 def make_app(tmp_path, **config) -> Flask:
@@ -38,3 +43,33 @@ def client(app, storage):
 
 def stream(data: bytes | str) -> io.BytesIO:
     return io.BytesIO(data.encode() if isinstance(data, str) else data)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    server, endpoint = start_moto()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def swift_server():
+    server = start_swift()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def use_mongomock(monkeypatch):
+    """Make ``pymongo.MongoClient`` a mongomock client, with what GridFSBucket needs of it."""
+    import types
+
+    import mongomock
+    import mongomock.gridfs
+    import pymongo
+
+    mongomock.gridfs.enable_gridfs_integration()
+    monkeypatch.setattr(
+        mongomock.MongoClient, "options", property(lambda self: types.SimpleNamespace(timeout=None)), raising=False
+    )
+    monkeypatch.setattr(pymongo, "MongoClient", mongomock.MongoClient)

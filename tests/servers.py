@@ -60,7 +60,8 @@ swift_dir = {etc}
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl s3api tempauth copy slo dlo symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl s3api tempauth
+    copy slo dlo symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -84,9 +85,16 @@ min_segment_size = 1
 """ + "".join(
     f"[filter:{name}]\nuse = egg:swift#{egg}\n"
     for name, egg in [
-        ("catch_errors", "catch_errors"), ("gatekeeper", "gatekeeper"), ("healthcheck", "healthcheck"),
-        ("proxy-logging", "proxy_logging"), ("listing_formats", "listing_formats"), ("bulk", "bulk"),
-        ("tempurl", "tempurl"), ("copy", "copy"), ("dlo", "dlo"), ("symlink", "symlink"),
+        ("catch_errors", "catch_errors"),
+        ("gatekeeper", "gatekeeper"),
+        ("healthcheck", "healthcheck"),
+        ("proxy-logging", "proxy_logging"),
+        ("listing_formats", "listing_formats"),
+        ("bulk", "bulk"),
+        ("tempurl", "tempurl"),
+        ("copy", "copy"),
+        ("dlo", "dlo"),
+        ("symlink", "symlink"),
     ]
 )
 
@@ -167,13 +175,18 @@ class SwiftServer:
 
     def _spawn(self, kind: str) -> None:
         bindir = os.path.dirname(sys.executable)
-        log = open(os.path.join(self.folder, "log", f"{kind}.log"), "ab")
-        with log:
+        with open(os.path.join(self.folder, "log", f"{kind}.log"), "ab") as log:
             self.procs[kind] = subprocess.Popen(
-                [sys.executable, os.path.join(bindir, f"swift-{kind}-server"),
-                 os.path.join(self.folder, "etc", f"{kind}-server.conf")],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                [
+                    sys.executable,
+                    os.path.join(bindir, f"swift-{kind}-server"),
+                    os.path.join(self.folder, "etc", f"{kind}-server.conf"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def _wait(self, timeout: float) -> None:
@@ -183,7 +196,8 @@ class SwiftServer:
             if dead:
                 raise RuntimeError(f"swift servers exited: {dead}, logs in {self.folder}/log")
             try:
-                request = urllib.request.Request(self.storage_url, method="HEAD", headers={"X-Auth-Token": self.token()})
+                headers = {"X-Auth-Token": self.token()}
+                request = urllib.request.Request(self.storage_url, method="HEAD", headers=headers)
                 urllib.request.urlopen(request, timeout=2).close()
                 return
             except (urllib.error.URLError, OSError):
@@ -216,7 +230,8 @@ def start_swift(timeout: float = 60) -> SwiftServer:
         server._wait(timeout)
         # The account's temp URL key, for the swift backend's signed URLs.
         request = urllib.request.Request(
-            server.storage_url, method="POST",
+            server.storage_url,
+            method="POST",
             headers={"X-Auth-Token": server.token(), "X-Account-Meta-Temp-URL-Key": SWIFT_TEMPURL_KEY},
         )
         urllib.request.urlopen(request, timeout=5).close()
@@ -242,11 +257,21 @@ def main() -> None:
 
     moto, endpoint = start_moto()
     swift = start_swift()
-    print(json.dumps({
-        "FS_S3_ENDPOINT": endpoint, "FS_S3_ACCESS_KEY": "testing", "FS_S3_SECRET_KEY": "testing",
-        "FS_SWIFT_AUTHURL": swift.auth_url, "FS_SWIFT_USER": swift.user, "FS_SWIFT_KEY": swift.key,
-        "FS_SWIFT_TEMPURL_KEY": SWIFT_TEMPURL_KEY, "swift_s3_endpoint": swift.endpoint,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "FS_S3_ENDPOINT": endpoint,
+                "FS_S3_ACCESS_KEY": "testing",
+                "FS_S3_SECRET_KEY": "testing",
+                "FS_SWIFT_AUTHURL": swift.auth_url,
+                "FS_SWIFT_USER": swift.user,
+                "FS_SWIFT_KEY": swift.key,
+                "FS_SWIFT_TEMPURL_KEY": SWIFT_TEMPURL_KEY,
+                "swift_s3_endpoint": swift.endpoint,
+            }
+        ),
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         signal.pause()

@@ -9,7 +9,6 @@ from flask.cli import cli as flask_cli
 
 import flask_fs as fs
 from flask_fs.static import StaticFiles
-from tests.backends.conftest import moto_endpoint  # noqa: F401 - fixture
 from tests.servers import free_port
 from tests.static_site import MANIFEST, PUBLISHED, bucket_keys, build_site, s3_client, s3_config, site_app
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 import flask_fs as fs
 from examples.gallery.app import DISPLAY, THUMBNAIL, Photo, create_app, documents, images
-from tests.backends.conftest import backend_settings, moto_endpoint, swift_server, unique, use_mongomock  # noqa: F401
+from tests.backends.conftest import backend_settings, unique
 
 SECRET = "test-secret"
 

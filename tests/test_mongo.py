@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 import flask_fs as fs
 from flask_fs.mongo import FileField, FileReference, ImageField, ImageReference, delete_files_with_document
-from tests.backends.conftest import moto_endpoint, s3_settings, unique  # noqa: F401  (moto_endpoint: fixture)
+from tests.backends.conftest import s3_settings, unique
 from tests.conftest import make_app
 
 ALIAS = "flask-fs-test"

@@ -15,7 +15,7 @@ from flask import render_template_string
 import flask_fs as fs
 from flask_fs.static import FlaskS3, PublishError, StaticFiles, create_all, publish
 from flask_fs.static import url_for as static_url_for
-from tests.backends.conftest import moto_endpoint, swift_server, unique  # noqa: F401 - fixtures
+from tests.backends.conftest import unique
 from tests.servers import free_port
 from tests.static_site import FILES, MANIFEST, PUBLISHED, bucket_keys, build_site, s3_client, s3_config, site_app
 

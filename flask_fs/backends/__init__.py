@@ -192,7 +192,7 @@ class SpooledWriter(io.BufferedIOBase):
 
     def __init__(self, commit: Callable[[IO[bytes]], None]) -> None:
         super().__init__()
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)  # noqa: SIM115 - closed in close()
         self._commit = commit
         self._discard = False
 

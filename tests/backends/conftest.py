@@ -1,8 +1,7 @@
 """The backends under test: each contract test runs once per entry of BACKENDS.
 
-Servers start once per session, on first use, on free loopback ports: moto's S3 server and a real
-OpenStack Swift (which also answers the S3 API and checks signatures like AWS). MongoDB cannot
-run here: GridFS runs on mongomock, and on a real server when FLASK_FS_MONGO_URL gives its URL.
+The servers come from the session fixtures of tests/conftest.py. MongoDB cannot run here: GridFS
+runs on mongomock, and on a real server when FLASK_FS_MONGO_URL gives its URL.
 """
 
 from __future__ import annotations
@@ -14,24 +13,10 @@ import pytest
 
 import flask_fs as fs
 from tests.conftest import make_app
-from tests.servers import SWIFT_TEMPURL_KEY, start_moto, start_swift
+from tests.servers import SWIFT_TEMPURL_KEY
 
 BACKENDS = ["local", "s3-moto", "s3-swift", "swift", "gridfs-mongomock", "gridfs-mongodb"]
 MONGO_URL = os.environ.get("FLASK_FS_MONGO_URL")
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    server, endpoint = start_moto()
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def swift_server():
-    server = start_swift()
-    yield server
-    server.stop()
 
 
 def unique(prefix: str) -> str:
@@ -65,21 +50,6 @@ def swift_settings(server) -> dict:
 
 def gridfs_settings(url: str) -> dict:
     return {"FS_BACKEND": "gridfs", "FS_GRIDFS_MONGO_URL": url, "FS_GRIDFS_MONGO_DB": unique("flaskfs")}
-
-
-@pytest.fixture
-def use_mongomock(monkeypatch):
-    """Make ``pymongo.MongoClient`` a mongomock client, with what GridFSBucket needs of it."""
-    import types
-
-    import mongomock
-    import mongomock.gridfs
-    import pymongo
-
-    mongomock.gridfs.enable_gridfs_integration()
-    monkeypatch.setattr(mongomock.MongoClient, "options", property(lambda self: types.SimpleNamespace(timeout=None)),
-                        raising=False)
-    monkeypatch.setattr(pymongo, "MongoClient", mongomock.MongoClient)
 
 
 def backend_settings(request, kind: str) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug.datastructures import FileStorage
@@ -26,8 +26,12 @@ def test_write_read_exists_contains(any_storage):
 
 
 def test_missing_file_raises_file_not_found(any_storage):
-    for call in (any_storage.read, any_storage.metadata, lambda n: any_storage.open(n, "rb"),
-                 lambda n: list(any_storage.read_chunks(n))):
+    for call in (
+        any_storage.read,
+        any_storage.metadata,
+        lambda n: any_storage.open(n, "rb"),
+        lambda n: list(any_storage.read_chunks(n)),
+    ):
         with pytest.raises(fs.FileNotFound):
             call("missing.txt")
     with pytest.raises(fs.FileNotFound):
@@ -77,7 +81,7 @@ def test_list_files_with_nested_names(any_storage):
 
 def test_metadata_reports_true_checksum_size_mime_and_date(any_storage):
     content = os.urandom(3000)
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     any_storage.write("sub/pic.png", content)
     meta = any_storage.metadata("sub/pic.png")
     algo, digest = meta["checksum"].split(":")
@@ -87,7 +91,7 @@ def test_metadata_reports_true_checksum_size_mime_and_date(any_storage):
     assert meta["filename"] == "pic.png"
     assert meta["url"].endswith("sub/pic.png")
     assert meta["modified"].tzinfo is not None
-    assert before.timestamp() - 5 <= meta["modified"].timestamp() <= datetime.now(timezone.utc).timestamp() + 5
+    assert before.timestamp() - 5 <= meta["modified"].timestamp() <= datetime.now(UTC).timestamp() + 5
 
 
 @pytest.mark.parametrize("mode", ["w", "wb"])
