@@ -6,10 +6,15 @@ client and flask_fs alternately, batch after batch, in one process and one run, 
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,7 +47,7 @@ def interleave(runs: dict[str, Callable[[int], Any]], batches: int, per_batch: i
     totals = dict.fromkeys(runs, 0.0)
     names = list(runs)
     for batch in range(batches):
-        order = names[batch % len(names):] + names[: batch % len(names)]
+        order = names[batch % len(names) :] + names[: batch % len(names)]
         for name in order:
             run = runs[name]
             start = time.perf_counter()
@@ -76,3 +81,52 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+
+
+class Producer(io.RawIOBase):
+    """A one-way upload of ``size`` bytes made of ``block`` repeated, produced as it is read.
+
+    Nothing but ``block`` is held, so the peak memory a benchmark measures is the library's own.
+    Wrap it in ``io.BufferedReader`` where a client expects full reads (s3transfer treats a short
+    read as the end of the stream).
+    """
+
+    def __init__(self, size: int, block: bytes) -> None:
+        self.left, self.block = size, block
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(self.left, len(buffer), len(self.block))
+        buffer[:n] = self.block[:n]
+        self.left -= n
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        n = min(self.left, len(self.block) if size is None or size < 0 else min(size, len(self.block)))
+        self.left -= n
+        return self.block if n == len(self.block) else self.block[:n]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    """moto's S3 server in its own process (its memory and CPU are not the benchmark's)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
+            return proc, endpoint
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto did not start") from None
+            time.sleep(0.1)

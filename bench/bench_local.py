@@ -31,33 +31,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _common import interleave, peak_memory, save_results, table  # noqa: E402
+from _common import Producer, interleave, peak_memory, save_results, table  # noqa: E402
 from flask import Flask  # noqa: E402
 
 import flask_fs as fs  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = MIB
-
-
-class Producer(io.RawIOBase):
-    """A generator-like upload of ``size`` bytes: each ``read`` hands out a new chunk, nothing is held."""
-
-    def __init__(self, size: int, block: bytes) -> None:
-        self.left, self.block = size, block
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        n = min(self.left, len(self.block) if size is None or size < 0 else min(size, len(self.block)))
-        self.left -= n
-        return self.block[:n] if n < len(self.block) else self.block
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def filesystem_of(path: str) -> str:

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -37,10 +36,9 @@ from flask import Blueprint, Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import save_results, table  # noqa: E402
+from bench._common import save_results, start_moto, table  # noqa: E402
 from bench.peers import flask_s3_publish as peer  # noqa: E402
 from flask_fs.static import StaticFiles, publish  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 COUNT, BLUEPRINT_COUNT = 500, 50
 EXTENSIONS = (".css", ".js", ".png", ".svg", ".json", ".woff2", ".txt", ".jpg")
@@ -62,26 +60,6 @@ def make_site(root: Path, seed: int = 42) -> tuple[Path, Path, int]:
             path.write_bytes(data)
             total += len(data)
     return root / "static", root / "admin_static", total
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    """moto's S3 server as a separate process, as ``python -m moto.server -H 127.0.0.1 -p PORT``."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
-            return proc, endpoint
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto did not start") from None
-            time.sleep(0.1)
 
 
 def cpu_seconds(pid: int) -> float:
