@@ -1,9 +1,12 @@
 """Sphinx configuration of the flask_fs documentation."""
 
+import doctest
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, "_examples"))  # the example backend of writing-a-backend.rst
 
 import flask_fs  # noqa: E402
 
@@ -18,4 +21,7 @@ nitpicky = False
 intersphinx_mapping = {}
 html_theme = "furo"
 html_title = "flask_fs"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_examples"]
+
+# Doctests check exception messages too (Sphinx ignores them by default): the docs show real output.
+doctest_default_flags = doctest.ELLIPSIS | doctest.DONT_ACCEPT_TRUE_FOR_1 | doctest.NORMALIZE_WHITESPACE
