@@ -1,0 +1,568 @@
+"""Files in an S3 bucket: AWS, or any server speaking the S3 API (MinIO, Ceph, Swift's s3api, ...).
+
+Settings (``FS_S3_<KEY>`` or ``<NAME>_FS_<KEY>``): ``endpoint``, ``region``, ``access_key``,
+``secret_key`` (unset: boto3's default credential chain), ``session_token``; ``bucket`` (default:
+the storage name), ``prefix`` (a folder inside the bucket: give one to each storage sharing a
+bucket), ``create_bucket`` (create a missing bucket, in ``region``), ``addressing_style`` (``path``,
+``virtual`` or ``auto``), ``acl`` (a canned ACL for new objects; none by default), ``object_params``
+(more upload arguments, e.g. ``{'CacheControl': 'max-age=86400', 'ServerSideEncryption': 'AES256'}``),
+``conditional_writes`` (see below), ``multipart_threshold``, ``multipart_chunksize``,
+``max_concurrency``, ``connect_timeout``, ``read_timeout``, ``max_attempts``. ``url`` (a public or
+CDN base) and ``signed_url_expires`` are read by the Storage. ``save(headers=...)`` stores
+Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires and
+``x-amz-acl`` as such, other names as user metadata; copies keep them.
+
+How it works:
+
+* One boto3 client per storage, created on first use and shared by all threads (clients are
+  thread-safe). The first operation also checks, once, that the bucket exists, so a missing bucket
+  is reported as such instead of as missing files.
+* Uploads smaller than ``multipart_threshold`` are one PutObject. Larger ones go through s3transfer's
+  managed multipart upload, holding about ``(max_concurrency + 3) * multipart_chunksize`` in memory
+  (26 MiB with the defaults: 2 and 5 MiB, the smallest part S3 takes). A failed upload never shows
+  under its name: s3transfer aborts it (if the server is gone, the parts wait for a lifecycle rule).
+* Every upload records the SHA-256 of its content as user metadata (``x-amz-meta-sha256``):
+  ``metadata()`` reports ``sha256:<hex>``, and ``etag:<value>`` for objects written by other tools
+  (an ETag is not an MD5 for multipart or KMS-encrypted objects). S3 takes metadata when an upload
+  starts: seekable sources are hashed first; a large stream that cannot seek is hashed on the way
+  and its checksum added afterwards by a server-side copy of the object onto itself.
+* ``overwrite=False`` sends ``If-None-Match: *`` with the request that creates the object (PutObject
+  or CompleteMultipartUpload), so two writers cannot both win (AWS, moto, Swift's s3api honour it).
+  For servers that don't, set ``conditional_writes = False``: a HEAD then checks the name first,
+  with a race between the check and the write.
+* Copies without overwrite don't use a conditional CopyObject: Swift's s3api (2.38) applies its
+  If-None-Match to the source and refuses every copy, moto (5.2.5) ignores it. Small files are read
+  and written back with a conditional PutObject; large ones use a multipart copy (server-side)
+  whose completion is conditional.
+* Signed URLs are presigned GETs against ``endpoint``, even when ``url`` names a CDN: a CDN can only
+  honour them if it forwards the query string to S3 (a CNAME'd bucket with ``virtual`` addressing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any, BinaryIO, cast
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.copies import CopySubmissionTask
+from s3transfer.manager import TransferConfig, TransferManager
+from s3transfer.upload import UploadSubmissionTask
+
+from ..errors import BackendError, ConfigurationError, FileExists, FSError
+from . import CHUNK_SIZE, BaseBackend, file_not_found
+
+logger = logging.getLogger(__name__)
+MiB = 1024 * 1024
+#: Connections kept per client: threads beyond it still work, on connections that are not kept.
+MAX_POOL_CONNECTIONS = 32
+#: Upload arguments that ``object_params`` may set (SSE-C and requester-pays would need them on every read too).
+OBJECT_PARAMS = (set(TransferManager.ALLOWED_UPLOAD_ARGS) & set(TransferManager.ALLOWED_COPY_ARGS)) - {
+    "SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner",
+}  # fmt: skip
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+_NO_BUCKET = {"NoSuchBucket", "NotFound", "404"}
+_EXISTS = {"PreconditionFailed", "412"}
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403"}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: ``save(headers=...)`` names that are S3 object parameters; other names are user metadata.
+HEADER_PARAMS = {
+    "content-type": "ContentType", "cache-control": "CacheControl", "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding", "content-language": "ContentLanguage", "expires": "Expires",
+    "x-amz-acl": "ACL",
+}  # fmt: skip
+#: What a copy keeps of its source, as GetObject/PutObject parameters.
+_KEPT = (
+    "ContentType",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "Expires",
+    "Metadata",
+)
+
+
+class S3Backend(BaseBackend):
+    """An S3 bucket (or a folder of one) holding one storage's files."""
+
+    keeps_headers = True
+    defaults = {
+        "prefix": "",
+        "create_bucket": False,
+        "acl": None,
+        "object_params": {},
+        "conditional_writes": True,
+        "multipart_threshold": 8 * MiB,
+        "multipart_chunksize": 5 * MiB,
+        "max_concurrency": 2,
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "max_attempts": 3,
+    }
+
+    def __init__(self, name: str, config: Any) -> None:
+        super().__init__(name, config)
+        self.bucket: str = config.get("bucket") or name
+        self.prefix: str = (config.get("prefix") or "").strip("/")
+        if config.get("addressing_style") not in (None, "path", "virtual", "auto"):
+            raise ConfigurationError(
+                f"S3 addressing_style is path, virtual or auto, not {config['addressing_style']!r}"
+            )
+        params = dict(config.get("object_params") or {})
+        unknown = set(params) - OBJECT_PARAMS
+        if unknown:
+            raise ConfigurationError(
+                f"unsupported S3 object_params {sorted(unknown)}; allowed: {sorted(OBJECT_PARAMS)}"
+            )
+        if bool(config.get("access_key")) != bool(config.get("secret_key")):
+            raise ConfigurationError("S3 access_key and secret_key go together: set both, or neither for boto3's chain")
+        if config.get("acl"):
+            params["ACL"] = config["acl"]
+        self.object_params = params
+        self.threshold = int(config["multipart_threshold"])
+        self._lock, self._bucket_lock = threading.Lock(), threading.Lock()
+        self._client: Any = None
+        self._transfer: TransferManager | None = None
+        self._bucket_checked = False
+
+    # -- connection ----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, created on first use and shared by every thread."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        cfg = self.config
+        botocfg = BotoConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": cfg.get("addressing_style") or "auto"},
+            connect_timeout=cfg["connect_timeout"],
+            read_timeout=cfg["read_timeout"],
+            retries={"max_attempts": int(cfg["max_attempts"]), "mode": "standard"},
+            max_pool_connections=MAX_POOL_CONNECTIONS,
+        )
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=cfg.get("endpoint") or None,
+            region_name=cfg.get("region") or None,
+            aws_access_key_id=cfg.get("access_key") or None,
+            aws_secret_access_key=cfg.get("secret_key") or None,
+            aws_session_token=cfg.get("session_token") or None,
+            config=botocfg,
+        )
+
+    @property
+    def transfer(self) -> TransferManager:
+        """The s3transfer manager for large uploads and copies, tuned for bounded memory."""
+        if self._transfer is None:
+            concurrency = int(self.config["max_concurrency"])
+            config = TransferConfig(
+                multipart_threshold=self.threshold,
+                multipart_chunksize=int(self.config["multipart_chunksize"]),
+                max_request_concurrency=concurrency,
+                max_in_memory_upload_chunks=concurrency,
+            )
+            with self._lock:
+                if self._transfer is None:
+                    self._transfer = _TransferManager(self.client, config)
+        return self._transfer
+
+    def _ready(self) -> Any:
+        """The client, after checking once that the bucket exists (creating it if ``create_bucket``)."""
+        client = self.client
+        if self._bucket_checked:
+            return client
+        with self._bucket_lock, self._errors():
+            if not self._bucket_checked:
+                try:
+                    client.head_bucket(Bucket=self.bucket)
+                except ClientError as exc:
+                    if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
+                        self._create_bucket()
+                    elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
+                        raise
+                self._bucket_checked = True
+        return client
+
+    def _create_bucket(self) -> None:
+        region = self.client.meta.region_name
+        args = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        try:
+            self.client.create_bucket(Bucket=self.bucket, **args)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    def _key(self, filename: str) -> str:
+        return f"{self.prefix}/{filename}" if self.prefix else filename
+
+    @contextmanager
+    def _errors(self, filename: str | None = None) -> Iterator[None]:
+        """Turn botocore's exceptions into flask_fs errors (the original is the ``__cause__``)."""
+        try:
+            yield
+        except ClientError as exc:
+            raise self._client_error(exc, filename) from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"S3 at {self._where} failed: {exc}") from exc
+
+    @property
+    def _where(self) -> str:
+        return self.config.get("endpoint") or "AWS"
+
+    def _client_error(self, exc: ClientError, filename: str | None) -> FSError:
+        code = _code(exc)
+        if filename is not None and code in _NOT_FOUND:
+            return file_not_found(filename)
+        if code in _NO_BUCKET:
+            return BackendError(
+                f"bucket {self.bucket!r} does not exist at {self._where}: create it, or set "
+                f"{self.name.upper()}_FS_CREATE_BUCKET = True (or FS_S3_CREATE_BUCKET) to have it created"
+            )
+        if filename is not None and code in _EXISTS:
+            return FileExists(f"{filename!r} exists")
+        if code in _DENIED:
+            return BackendError(
+                f"S3 at {self._where} refused access to bucket {self.bucket!r} ({code}): "
+                "check the access key, the secret key and their permissions"
+            )
+        return BackendError(f"S3 at {self._where} failed on bucket {self.bucket!r}: {exc}")
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def _head(self, filename: str) -> dict[str, Any]:
+        s3 = self._ready()
+        with self._errors(filename):
+            return s3.head_object(Bucket=self.bucket, Key=self._key(filename))
+
+    def exists(self, filename: str) -> bool:
+        try:
+            self._head(filename)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def metadata(self, filename: str) -> dict[str, Any]:
+        head = self._head(filename)
+        digest, etag = head.get("Metadata", {}).get("sha256", ""), head["ETag"].strip('"')
+        return {
+            "checksum": f"sha256:{digest}" if _SHA256.fullmatch(digest) else f"etag:{etag}",
+            "size": head["ContentLength"],
+            "mime": head.get("ContentType") or self.guess_type(filename),
+            "modified": head["LastModified"],
+        }
+
+    def _get(self, filename: str, start: int = 0, end: int | None = None) -> dict[str, Any] | None:
+        """GET the object, or bytes ``start`` to ``end`` (exclusive) of it; None when that range is empty."""
+        s3 = self._ready()
+        args = {"Range": f"bytes={start}-{'' if end is None else end - 1}"} if start or end is not None else {}
+        with self._errors(filename):
+            try:
+                return s3.get_object(Bucket=self.bucket, Key=self._key(filename), **args)
+            except ClientError as exc:
+                if _code(exc) != "InvalidRange":
+                    raise
+        return None
+
+    def _open(self, filename: str) -> _Reader:
+        response = self._get(filename)
+        assert response is not None  # a GET without Range has no unsatisfiable range
+        kept = {key: response[key] for key in _KEPT if response.get(key)}
+        return _Reader(self, filename, response["ContentLength"], response["Body"], kept)
+
+    def open_read(self, filename: str) -> BinaryIO:
+        return cast(BinaryIO, self._open(filename))
+
+    def read_chunks(
+        self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """Stream bytes ``start`` to ``end`` with one ranged GET."""
+        if end is not None and end <= start:
+            self._head(filename)  # FileNotFound all the same
+            return
+        response = self._get(filename, start, end)
+        if response is None:
+            return
+        with _Reader(self, filename, response["ContentLength"], response["Body"]) as reader:
+            while chunk := reader.read(chunk_size):
+                yield chunk
+
+    def serve(self, filename: str) -> Any:
+        """One HEAD for the headers; the GET is only sent if a body is, from the first byte wanted."""
+        from ..views import send_stream
+
+        meta = self.metadata(filename)
+        return send_stream(cast(BinaryIO, _Reader(self, filename, meta["size"])), filename, meta)
+
+    def _listing(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        s3 = self._ready()
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        with self._errors():
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", ()):
+                    name = obj["Key"][len(prefix) :]
+                    if name and not name.endswith("/"):  # skip folder markers made by consoles
+                        yield name, obj
+
+    def list_files(self) -> Iterator[str]:
+        for name, _ in self._listing():
+            yield name
+
+    def list_metadata(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """From the listing alone: size, modified and the ETag (the listing has no user metadata)."""
+        for name, obj in self._listing():
+            etag = obj["ETag"].strip('"')
+            yield name, {"size": obj["Size"], "checksum": f"etag:{etag}", "modified": obj["LastModified"]}
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def _object_args(self, filename: str, headers: Mapping[str, str] | None) -> dict[str, Any]:
+        """Object parameters: the type from the name, ``object_params``, then the ``headers`` given."""
+        args: dict[str, Any] = {"ContentType": self.guess_type(filename), **self.object_params}
+        for name, value in (headers or {}).items():
+            key = name.lower()
+            if key in HEADER_PARAMS:
+                args[HEADER_PARAMS[key]] = str(value)
+            else:
+                key = key.removeprefix("x-amz-meta-").removeprefix("x-object-meta-")
+                args["Metadata"] = {**args.get("Metadata", {}), key: str(value)}
+        return args
+
+    def _only_new(self, filename: str) -> dict[str, str]:
+        """Make the write fail if ``filename`` exists: If-None-Match, or a HEAD if the server can't."""
+        if self.config["conditional_writes"]:
+            return {"IfNoneMatch": "*"}
+        if self.exists(filename):
+            raise FileExists(f"{filename!r} exists")
+        return {}
+
+    def _with_checksum(self, args: dict[str, Any], source: _HashingReader) -> dict[str, Any]:
+        return {**args, "Metadata": {**args.get("Metadata", {}), "sha256": source.sha256.hexdigest()}}
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._store(file_or_wfs, filename, overwrite, self._object_args(filename, headers))
+
+    def _store(self, file_or_wfs: IO[bytes], filename: str, overwrite: bool, args: dict[str, Any]) -> None:
+        s3, key = self._ready(), self._key(filename)
+        args = args if overwrite else {**args, **self._only_new(filename)}
+        seekable = _seekable(file_or_wfs)
+        start = file_or_wfs.tell() if seekable else 0
+        source = _HashingReader(file_or_wfs)
+        head = source.read(self.threshold)
+        with self._errors(filename):
+            if len(head) < self.threshold:  # small: one PutObject
+                s3.put_object(Bucket=self.bucket, Key=key, Body=head, **self._with_checksum(args, source))
+                return
+            if seekable:  # hash it all first, so the checksum goes in with the object
+                del head
+                source.exhaust()
+                file_or_wfs.seek(start)
+                self.transfer.upload(file_or_wfs, self.bucket, key, self._with_checksum(args, source)).result()
+                return
+            source.push_back(head)  # hash on the way, then add the checksum with a server-side copy
+            del head
+            self.transfer.upload(source, self.bucket, key, args).result()
+        self._add_checksum(key, self._with_checksum(args, source))
+
+    def _add_checksum(self, key: str, args: dict[str, Any]) -> None:
+        """Set the checksum of a just-stored object, unless another writer replaced it meanwhile. On
+        failure (or past CopyObject's 5 GiB) the object stays as stored, with its honest etag label."""
+        args = {k: v for k, v in args.items() if k in OBJECT_PARAMS or k == "Metadata"}
+        # A checksum of its own for the copy: moto 5.2.5 keeps the parts' composite one, failing whole reads.
+        args.setdefault("ChecksumAlgorithm", "CRC32")
+        try:
+            etag = self.client.head_object(Bucket=self.bucket, Key=key)["ETag"]
+            self.client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceIfMatch=etag, MetadataDirective="REPLACE", **args,
+            )  # fmt: skip
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("S3 object %s/%s stored without its sha256: %s", self.bucket, key, exc)
+
+    def delete(self, filename: str) -> None:
+        s3 = self._ready()
+        with self._errors(filename):
+            s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
+
+    def copy(self, source: str, target: str, overwrite: bool = False) -> None:
+        """Server-side copy (managed: multipart for large files), keeping the source's checksum and headers."""
+        args = {k: v for k, v in self.object_params.items() if k not in _KEPT}  # ACL, encryption, class...
+        copy_source = {"Bucket": self.bucket, "Key": self._key(source)}
+        if not overwrite:
+            with self._open(source) as f:
+                if f.size < self.threshold:  # small: GET, then a conditional PUT
+                    return self._store(cast(BinaryIO, f), target, False, {**args, **f.kept})
+            args.update(self._only_new(target))
+        self._ready()
+        with self._errors(source):
+            try:
+                self.transfer.copy(copy_source, self.bucket, self._key(target), args).result()
+            except ClientError as exc:
+                if _code(exc) in _EXISTS:
+                    raise FileExists(f"{target!r} exists") from exc
+                raise
+
+    def signed_url(self, filename: str, expires: int) -> str:
+        """A presigned GET against ``endpoint`` (no request is sent)."""
+        params = {"Bucket": self.bucket, "Key": self._key(filename)}
+        with self._errors(filename):
+            return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def check(self) -> None:
+        self._ready()
+        with self._errors():
+            self.client.head_bucket(Bucket=self.bucket)
+
+
+class _Reader(io.RawIOBase):
+    """An object as a readable, seekable binary file: one streamed GET, sent at the first read
+    (or given); seeking elsewhere closes it and the next read GETs from the new offset."""
+
+    def __init__(
+        self, backend: S3Backend, filename: str, size: int, body: Any = None, kept: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self._backend, self._filename, self._body, self._pos = backend, filename, body, 0
+        self.size, self.kept = size, kept or {}  # kept: the object's headers, for copies
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = (offset, self._pos + offset, self.size + offset)[whence]
+        if position != self._pos and self._body is not None:
+            self._body.close()
+            self._body = None
+        self._pos = max(position, 0)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed file")
+        if self._pos >= self.size or size == 0:
+            return b""
+        if self._body is None:
+            response = self._backend._get(self._filename, self._pos)
+            self._body = response["Body"] if response else io.BytesIO()
+        with self._backend._errors(self._filename):
+            data = self._body.read(None if size is None or size < 0 else size)
+            if data and self._pos + len(data) >= self.size:
+                self._body.read(1)  # at the end: botocore checks the length and the checksum there
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+        super().close()
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads a stream once, hashing it (SHA-256); reads return the full size asked for until the end,
+    as s3transfer expects of a stream it cuts into parts."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream, self.sha256, self._pending = stream, hashlib.sha256(), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def push_back(self, data: bytes) -> None:
+        """Serve ``data`` (already hashed) again before the rest of the stream."""
+        self._pending = data
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = -1 if size is None else size
+        parts = []
+        if self._pending:
+            take = self._pending if size < 0 or size >= len(self._pending) else self._pending[:size]
+            self._pending = self._pending[len(take) :]
+            parts.append(take)
+            size = size if size < 0 else size - len(take)
+        while size != 0:
+            chunk = self._stream.read(size if size > 0 else CHUNK_SIZE)
+            if not chunk:
+                break
+            self.sha256.update(chunk)
+            parts.append(chunk)
+            size = size if size < 0 else size - len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def exhaust(self) -> None:
+        """Read (and hash) the rest of the stream."""
+        while chunk := self._stream.read(CHUNK_SIZE):
+            self.sha256.update(chunk)
+
+
+class _UploadTask(UploadSubmissionTask):
+    CREATE_MULTIPART_BLOCKLIST = [*UploadSubmissionTask.CREATE_MULTIPART_BLOCKLIST, "IfNoneMatch"]
+    COMPLETE_MULTIPART_ARGS = [*UploadSubmissionTask.COMPLETE_MULTIPART_ARGS, "IfNoneMatch"]
+
+
+class _CopyTask(CopySubmissionTask):
+    CREATE_MULTIPART_ARGS_BLACKLIST = [*CopySubmissionTask.CREATE_MULTIPART_ARGS_BLACKLIST, "IfNoneMatch"]
+    COMPLETE_MULTIPART_ARGS = [*CopySubmissionTask.COMPLETE_MULTIPART_ARGS, "IfNoneMatch"]
+
+
+class _TransferManager(TransferManager):
+    """s3transfer's manager, passing ``IfNoneMatch`` to the request that creates the object
+    (PutObject or CompleteMultipartUpload), which s3transfer 0.19 does not."""
+
+    ALLOWED_UPLOAD_ARGS = [*TransferManager.ALLOWED_UPLOAD_ARGS, "IfNoneMatch"]
+    ALLOWED_COPY_ARGS = [*TransferManager.ALLOWED_COPY_ARGS, "IfNoneMatch"]
+
+    def _submit_transfer(self, call_args: Any, submission_task_cls: Any, extra_main_kwargs: Any = None) -> Any:
+        task = {UploadSubmissionTask: _UploadTask, CopySubmissionTask: _CopyTask}.get(submission_task_cls)
+        return super()._submit_transfer(call_args, task or submission_task_cls, extra_main_kwargs)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return bool(stream.seekable()) and stream.tell() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
