@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,58 +36,16 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import boto3  # noqa: E402
-from _common import interleave, peak_memory, save_results, table  # noqa: E402
+from _common import Producer, interleave, peak_memory, save_results, start_moto, table  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 from flask import Flask  # noqa: E402
 
 import flask_fs as fs  # noqa: E402
-from tests.servers import free_port, start_swift  # noqa: E402
+from tests.servers import start_swift  # noqa: E402
 
 MIB = 1024 * 1024
 #: The large-file runs: save from a generator-like stream, save from a file on disk, stream back.
 LARGE_OPS = ("save", "save-file", "read")
-
-
-class Producer(io.RawIOBase):
-    """A generator-like upload of ``size`` bytes: each read hands out (part of) one shared block.
-
-    Both sides get it inside an ``io.BufferedReader``: s3transfer takes a short read for the end of the
-    stream, and would silently store only the first 2 MiB of a bare Producer.
-    """
-
-    def __init__(self, size: int, block: bytes) -> None:
-        self.left, self.block = size, block
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(self.left, len(buffer), len(self.block))
-        buffer[:n] = self.block[:n]
-        self.left -= n
-        return n
-
-    def read(self, size: int | None = -1) -> bytes:
-        n = min(self.left, len(self.block) if size is None or size < 0 else min(size, len(self.block)))
-        self.left -= n
-        return self.block if n == len(self.block) else self.block[:n]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
-            return proc, endpoint
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("moto server did not start")
 
 
 def raw_client(server: dict[str, str]) -> Any:

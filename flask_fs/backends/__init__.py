@@ -18,10 +18,11 @@ import io
 import mimetypes
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext, suppress
 from importlib.metadata import EntryPoint, entry_points
 from typing import IO, Any, BinaryIO
 
-from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
+from ..errors import BackendError, ConfigurationError, FileNotFound, OperationNotSupported
 
 ENTRY_POINT_GROUP = "fs.backend"
 #: Read and copy buffer size: large enough for throughput, small enough for bounded memory.
@@ -220,6 +221,81 @@ class SpooledWriter(io.BufferedIOBase):
             super().close()
 
 
+class RangedReader(io.RawIOBase):
+    """A remote object as a seekable binary file, over streamed (ranged) GETs.
+
+    ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
+    ``read(n)`` and ``close()``): it runs at the first read when no ``body`` was given, and after a
+    seek, so seeking costs nothing until the next read. ``errors()`` wraps every server call, to turn
+    client exceptions into flask_fs errors.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        reopen: Callable[[int], Any],
+        body: Any = None,
+        errors: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
+        super().__init__()
+        self.size, self._reopen, self._body, self._errors, self._position = size, reopen, body, errors, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = (offset, self._position + offset, self.size + offset)[whence]
+        if position < 0:
+            raise ValueError("negative seek position")
+        if position != self._position:
+            self._drop_body()
+            self._position = position
+        return position
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed file")
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK_SIZE), b""))
+        wanted = min(size, self.size - self._position)
+        if wanted <= 0:
+            return b""
+        with self._errors():
+            if self._body is None:
+                self._body = self._reopen(self._position)
+            data = self._body.read(wanted)
+            if not data:
+                raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
+            if self._position + len(data) >= self.size:
+                self._body.read(1)  # at the end: lets the client check the length and checksum it got
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _drop_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            with suppress(Exception):  # closing a half-read response may fail; nothing is left to free then
+                body.close()
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
 def _skip(f: IO[bytes], count: int) -> None:
     while count > 0:
         chunk = f.read(min(count, CHUNK_SIZE))
@@ -262,4 +338,3 @@ def load_backend(name: str) -> type[BaseBackend]:
 def file_not_found(filename: str) -> FileNotFound:
     """The error every backend raises for a missing file."""
     return FileNotFound(f"no file named {filename!r}")
-

@@ -57,7 +57,7 @@ from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.upload import UploadSubmissionTask
 
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
-from . import CHUNK_SIZE, BaseBackend, file_not_found
+from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -277,14 +277,24 @@ class S3Backend(BaseBackend):
                     raise
         return None
 
-    def _open(self, filename: str) -> _Reader:
+    def _reader(self, filename: str, size: int, body: Any = None, start: int = 0) -> RangedReader:
+        """The object (from byte ``start``) as a seekable file; a seek re-GETs from there."""
+
+        def reopen(position: int) -> Any:
+            response = self._get(filename, start + position)
+            return response["Body"] if response else io.BytesIO()
+
+        return RangedReader(size, reopen, body, lambda: self._errors(filename))
+
+    def _open(self, filename: str) -> tuple[RangedReader, dict[str, Any]]:
+        """The object as a file, and the headers a copy keeps."""
         response = self._get(filename)
         assert response is not None  # a GET without Range has no unsatisfiable range
         kept = {key: response[key] for key in _KEPT if response.get(key)}
-        return _Reader(self, filename, response["ContentLength"], response["Body"], kept)
+        return self._reader(filename, response["ContentLength"], response["Body"]), kept
 
     def open_read(self, filename: str) -> BinaryIO:
-        return cast(BinaryIO, self._open(filename))
+        return cast(BinaryIO, self._open(filename)[0])
 
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
@@ -296,7 +306,7 @@ class S3Backend(BaseBackend):
         response = self._get(filename, start, end)
         if response is None:
             return
-        with _Reader(self, filename, response["ContentLength"], response["Body"]) as reader:
+        with self._reader(filename, response["ContentLength"], response["Body"], start) as reader:
             while chunk := reader.read(chunk_size):
                 yield chunk
 
@@ -305,7 +315,7 @@ class S3Backend(BaseBackend):
         from ..views import send_stream
 
         meta = self.metadata(filename)
-        return send_stream(cast(BinaryIO, _Reader(self, filename, meta["size"])), filename, meta)
+        return send_stream(cast(BinaryIO, self._reader(filename, meta["size"])), filename, meta)
 
     def _listing(self) -> Iterator[tuple[str, dict[str, Any]]]:
         s3 = self._ready()
@@ -409,9 +419,10 @@ class S3Backend(BaseBackend):
         args = {k: v for k, v in self.object_params.items() if k not in _KEPT}  # ACL, encryption, class...
         copy_source = {"Bucket": self.bucket, "Key": self._key(source)}
         if not overwrite:
-            with self._open(source) as f:
+            f, kept = self._open(source)
+            with f:
                 if f.size < self.threshold:  # small: GET, then a conditional PUT
-                    return self._store(cast(BinaryIO, f), target, False, {**args, **f.kept})
+                    return self._store(cast(BinaryIO, f), target, False, {**args, **kept})
             args.update(self._only_new(target))
         self._ready()
         with self._errors(source):
@@ -432,64 +443,6 @@ class S3Backend(BaseBackend):
         self._ready()
         with self._errors():
             self.client.head_bucket(Bucket=self.bucket)
-
-
-class _Reader(io.RawIOBase):
-    """An object as a readable, seekable binary file: one streamed GET, sent at the first read
-    (or given); seeking elsewhere closes it and the next read GETs from the new offset."""
-
-    def __init__(
-        self, backend: S3Backend, filename: str, size: int, body: Any = None, kept: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__()
-        self._backend, self._filename, self._body, self._pos = backend, filename, body, 0
-        self.size, self.kept = size, kept or {}  # kept: the object's headers, for copies
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        position = (offset, self._pos + offset, self.size + offset)[whence]
-        if position != self._pos and self._body is not None:
-            self._body.close()
-            self._body = None
-        self._pos = max(position, 0)
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed file")
-        if self._pos >= self.size or size == 0:
-            return b""
-        if self._body is None:
-            response = self._backend._get(self._filename, self._pos)
-            self._body = response["Body"] if response else io.BytesIO()
-        with self._backend._errors(self._filename):
-            data = self._body.read(None if size is None or size < 0 else size)
-            if data and self._pos + len(data) >= self.size:
-                self._body.read(1)  # at the end: botocore checks the length and the checksum there
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if self._body is not None:
-            self._body.close()
-            self._body = None
-        super().close()
 
 
 class _HashingReader(io.RawIOBase):

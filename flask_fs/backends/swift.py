@@ -42,7 +42,7 @@ from swiftclient.exceptions import ClientException
 from swiftclient.utils import generate_temp_url
 
 from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
-from . import CHUNK_SIZE, BaseBackend, file_not_found
+from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,13 @@ class SwiftBackend(BaseBackend):
 
     def _open(self, filename: str) -> tuple[BinaryIO, dict[str, str]]:
         headers, body = self._get(filename)
-        return io.BufferedReader(_ObjectReader(self, filename, headers, body), CHUNK_SIZE), headers
+        etag = headers.get("etag")
+
+        def reopen(position: int) -> Any:  # the same version of the object, from ``position``
+            return self._get(filename, position, etag)[1]
+
+        reader = RangedReader(int(headers["content-length"]), reopen, body, lambda: self._errors(filename))
+        return io.BufferedReader(reader, CHUNK_SIZE), headers
 
     def open_read(self, filename: str) -> BinaryIO:
         return self._open(filename)[0]
@@ -464,52 +470,3 @@ class _Segments:
         self.digest, position = self.mark
         self.stream.seek(position)
         self.pending = b""
-
-
-class _ObjectReader(io.RawIOBase):
-    """An object's content as a seekable raw stream: a seek re-opens the GET at the new offset."""
-
-    def __init__(self, backend: SwiftBackend, filename: str, headers: dict[str, str], body: Any) -> None:
-        self._backend, self._filename, self._body = backend, filename, body
-        self._size, self._etag, self._position = int(headers["content-length"]), headers.get("etag"), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence] + offset
-        if position < 0:
-            raise ValueError("negative seek position")
-        if position != self._position:
-            self._drop_body()
-            self._position = position
-        return position
-
-    def readinto(self, buffer: Any) -> int:
-        if self._position >= self._size:
-            return 0
-        if self._body is None:
-            self._body = self._backend._get(self._filename, self._position, self._etag)[1]
-        with self._backend._errors(self._filename):
-            data = self._body.read(len(buffer))
-        if not data:
-            raise BackendError(f"swift ended the download of {self._filename!r} at byte {self._position}/{self._size}")
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def _drop_body(self) -> None:
-        if self._body is not None:
-            body, self._body = self._body, None
-            with suppress(Exception):  # closing a half-read response may fail; nothing is left to free then
-                body.close()
-
-    def close(self) -> None:
-        self._drop_body()
-        super().close()
