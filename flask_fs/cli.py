@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import FSError
-from .storage import Storage, by_name, state
+from .storage import by_name, state
 
 cli = AppGroup("fs", help="File storages: list them, check them, publish the static files.")
 
@@ -31,15 +31,11 @@ def _errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _storages() -> dict[str, Storage]:
-    return state().storages
-
-
 @cli.command("storages")
 def storages_command() -> None:
     """List the storages with their backend and settings (secrets masked)."""
     with _errors():
-        storages = _storages()
+        storages = state().storages
         if not storages:
             click.echo("no storage is registered on this app")
             return
@@ -73,7 +69,7 @@ def ls_command(storage: str, long_format: bool) -> None:
 def check_command(names: tuple[str, ...]) -> None:
     """Check that each storage (default: all) reaches its server with its credentials."""
     with _errors():
-        storages = _storages()
+        storages = state().storages
         selected = [by_name(name) for name in names] if names else [storages[n] for n in sorted(storages)]
     failed = 0
     for storage in selected:

@@ -137,9 +137,7 @@ def make_thumbnail(
     return render_all(file, [size], bbox=bbox, optimize=optimize, max_pixels=max_pixels).thumbnails[size]
 
 
-def resize(
-    file: ImageSource, size: int, *, optimize: bool = False, max_pixels: int | None = None
-) -> io.BytesIO:
+def resize(file: ImageSource, size: int, *, optimize: bool = False, max_pixels: int | None = None) -> io.BytesIO:
     """Re-encode the image scaled down to fit within ``size`` x ``size`` (never scaled up)."""
     result = render_all(file, [], max_size=size, optimize=optimize, max_pixels=max_pixels, keep_main=False)
     assert result.main is not None
@@ -288,9 +286,7 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     if icc and ImageCms is not None:
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(
-                image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
+            converted = ImageCms.profileToProfile(image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
             if converted is not None:
                 converted.info.pop("icc_profile", None)
                 return converted

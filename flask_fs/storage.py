@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - older or future Flask
     _cv_app = None
 
 from . import names
-from .backends import CHUNK_SIZE, BaseBackend, available_backends, load_backend
+from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend
 from .config import GLOBAL_DEFAULTS, Config, join_url, storage_settings
 from .errors import ConfigurationError, FileExists, FileTooLarge, FSError, UnauthorizedFileType
 from .files import DEFAULTS, All, AllExcept, extension, lowered
@@ -260,8 +260,7 @@ class Storage:
         """Save under ``filename`` or the first free name after it, never replacing a file."""
         if not stream.seekable():  # a retry must send the same bytes again: keep them in a spool
             with tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE * 8) as spool:
-                while chunk := stream.read(CHUNK_SIZE):
-                    spool.write(chunk)
+                copy_stream(stream, spool)
                 spool.seek(0)
                 return self._save_renaming(spool, filename, **extra)
         start = stream.tell()

@@ -179,6 +179,18 @@ class LocalBackend(BaseBackend):
                 raise file_not_found(filename) from None
             raise
 
+    def _open_file(self, filename: str) -> tuple[int, os.stat_result]:
+        """Open a regular file for reading (as :meth:`_open_fd`) and stat it; FileNotFound otherwise."""
+        fd = self._open_fd(filename)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO...
+                raise file_not_found(filename)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, info
+
     # -- reading -----------------------------------------------------------------------------------
 
     def exists(self, filename: str) -> bool:
@@ -188,22 +200,20 @@ class LocalBackend(BaseBackend):
             return False
 
     def open_read(self, filename: str) -> BinaryIO:
-        fd = self._open_fd(filename)
+        return self._open_stream(filename)[0]
+
+    def _open_stream(self, filename: str) -> tuple[BinaryIO, os.stat_result]:
+        fd, info = self._open_file(filename)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO...
-                raise file_not_found(filename)
-            return open(fd, "rb")
+            return open(fd, "rb"), info
         except BaseException:
             os.close(fd)
             raise
 
     def read(self, filename: str) -> bytes:
         """The whole file, read with as few system calls as possible (open, fstat, read, close)."""
-        fd = self._open_fd(filename)
+        fd, info = self._open_file(filename)
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise file_not_found(filename)
             size = info.st_size
             data = os.read(fd, size + 1) if size < 1 << 30 else b""
             if len(data) == size:
@@ -219,10 +229,8 @@ class LocalBackend(BaseBackend):
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
         """Stream bytes ``start`` to ``end`` straight from the file descriptor, without a buffer layer."""
-        fd = self._open_fd(filename)
+        fd, _ = self._open_file(filename)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise file_not_found(filename)
             if start:
                 os.lseek(fd, start, os.SEEK_SET)
             remaining = -1 if end is None else max(end - start, 0)
@@ -264,8 +272,8 @@ class LocalBackend(BaseBackend):
             return False
 
     def metadata(self, filename: str) -> dict[str, Any]:
-        with self.open_read(filename) as f:
-            info = os.fstat(f.fileno())
+        f, info = self._open_stream(filename)
+        with f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         return {
             "checksum": f"sha256:{digest}",
@@ -278,8 +286,7 @@ class LocalBackend(BaseBackend):
         """Stream the file with Range, ETag (from inode, size and mtime) and Last-Modified support."""
         from ..views import send_stream
 
-        f = self.open_read(filename)
-        info = os.fstat(f.fileno())
+        f, info = self._open_stream(filename)
         meta = {
             "size": info.st_size,
             "mime": self.guess_type(filename),

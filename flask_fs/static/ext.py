@@ -194,9 +194,7 @@ def publish(
 def static_url(endpoint: str, filename: str, **values: Any) -> str:
     """The URL of the published copy of a static file (no debug or testing switch applies here)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    bound = app.extensions.get(EXTENSION_KEY)
-    if bound is None:
-        raise FSError(f"static publishing is not set up on app {app.name!r}: use StaticFiles(app)")
+    bound = bound_state(app)
     root = bound.roots(app).get(endpoint)
     if root is None:
         return flask.url_for(endpoint, filename=filename, **values)

@@ -29,7 +29,7 @@ from typing import IO, Any
 from flask import Flask
 
 from .. import names
-from ..backends import CHUNK_SIZE
+from ..backends import CHUNK_SIZE, SPOOL_SIZE, copy_stream
 from ..errors import FileNotFound, FSError
 from ..storage import Storage
 from .settings import Settings
@@ -39,8 +39,6 @@ logger = logging.getLogger("flask_fs.static")
 MANIFEST_VERSION = 1
 #: Length of the content hash in cache-busting names and query strings (hex digits).
 HASH_LENGTH = 12
-#: Gzip copies are kept in memory up to this size, then spooled to a temporary file.
-SPOOL_SIZE = 8 * 1024 * 1024
 
 # Web types whose Content-Type must not depend on the host's /etc/mime.types.
 _WEB_TYPES = {
@@ -492,8 +490,7 @@ def _gzipped(source: IO[bytes]) -> IO[bytes]:
     """A reproducible gzip copy of ``source`` (no name, no time stamp), in a spooled temporary file."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)  # noqa: SIM115 - the caller closes it
     with gzip.GzipFile(filename="", mode="wb", fileobj=spool, mtime=0) as compressed:
-        while chunk := source.read(CHUNK_SIZE):
-            compressed.write(chunk)
+        copy_stream(source, compressed)
     spool.seek(0)
     return spool  # type: ignore[return-value]
 
