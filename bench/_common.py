@@ -130,3 +130,15 @@ def start_moto() -> tuple[subprocess.Popen, str]:
                 proc.kill()
                 raise RuntimeError("moto did not start") from None
             time.sleep(0.1)
+
+
+def add_size_arguments(parser: Any, rounds: int, large_rounds: int) -> None:
+    """The options every storage benchmark takes: how many small files, how big, how many rounds."""
+    parser.add_argument("--count", type=int, default=1000, help="small files per round (default: %(default)s)")
+    parser.add_argument("--size-kib", type=int, default=4, help="size of a small file (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=rounds, help="rounds of small files (default: %(default)s)")
+    parser.add_argument("--batches", type=int, default=20, help="interleaved batches per round (default: %(default)s)")
+    parser.add_argument("--large-mib", type=int, default=256, help="size of the large file (default: %(default)s)")
+    parser.add_argument(
+        "--large-rounds", type=int, default=large_rounds, help="rounds of the large file (default: %(default)s)"
+    )

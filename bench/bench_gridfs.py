@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import gridfs  # noqa: E402
 import pymongo  # noqa: E402
-from _common import Producer, interleave, peak_memory, save_results, table  # noqa: E402
+from _common import Producer, add_size_arguments, interleave, peak_memory, save_results, table  # noqa: E402
 from flask import Flask  # noqa: E402
 
 import flask_fs as fs  # noqa: E402
@@ -157,12 +157,7 @@ def large_file(url: str, database: str, size: int, rounds: int, block: bytes) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=1000, help="small files per round (default: %(default)s)")
-    parser.add_argument("--size-kib", type=int, default=4, help="size of a small file (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of small files (default: %(default)s)")
-    parser.add_argument("--batches", type=int, default=20, help="interleaved batches per round (default: %(default)s)")
-    parser.add_argument("--large-mib", type=int, default=256, help="size of the large file (default: %(default)s)")
-    parser.add_argument("--large-rounds", type=int, default=2, help="rounds of the large file (default: %(default)s)")
+    add_size_arguments(parser, rounds=3, large_rounds=2)
     args = parser.parse_args()
 
     url = os.environ.get("FLASK_FS_MONGO_URL")

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _common import Producer, interleave, peak_memory, save_results, table  # noqa: E402
+from _common import Producer, add_size_arguments, interleave, peak_memory, save_results, table  # noqa: E402
 from flask import Flask  # noqa: E402
 
 import flask_fs as fs  # noqa: E402
@@ -156,12 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--dir", default=tempfile.gettempdir(), help="folder on the disk to test (default: %(default)s)"
     )
-    parser.add_argument("--count", type=int, default=1000, help="small files per round (default: %(default)s)")
-    parser.add_argument("--size-kib", type=int, default=4, help="size of a small file (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=10, help="rounds of small files (default: %(default)s)")
-    parser.add_argument("--batches", type=int, default=20, help="interleaved batches per round (default: %(default)s)")
-    parser.add_argument("--large-mib", type=int, default=256, help="size of the large file (default: %(default)s)")
-    parser.add_argument("--large-rounds", type=int, default=6, help="rounds of the large file (default: %(default)s)")
+    add_size_arguments(parser, rounds=10, large_rounds=6)
     args = parser.parse_args()
 
     kind = filesystem_of(args.dir)

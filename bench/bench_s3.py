@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import boto3  # noqa: E402
-from _common import Producer, interleave, peak_memory, save_results, start_moto, table  # noqa: E402
+from _common import Producer, add_size_arguments, interleave, peak_memory, save_results, start_moto, table  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 from flask import Flask  # noqa: E402
 
@@ -184,12 +184,7 @@ def report_rows(label: str, args: argparse.Namespace, small: dict, large: dict) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=1000, help="small files per round (default: %(default)s)")
-    parser.add_argument("--size-kib", type=int, default=4, help="size of a small file (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of small files (default: %(default)s)")
-    parser.add_argument("--batches", type=int, default=20, help="interleaved batches per round (default: %(default)s)")
-    parser.add_argument("--large-mib", type=int, default=256, help="size of the large file (default: %(default)s)")
-    parser.add_argument("--large-rounds", type=int, default=2, help="rounds of the large file (default: %(default)s)")
+    add_size_arguments(parser, rounds=3, large_rounds=2)
     parser.add_argument("--swift", action="store_true", help="also run against Swift's S3 API")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
