@@ -16,19 +16,26 @@ from __future__ import annotations
 
 import io
 import mimetypes
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext, suppress
+from collections.abc import Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import IO, Any, BinaryIO
 
-from ..errors import BackendError, ConfigurationError, FileNotFound, OperationNotSupported
+from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
+from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, copy_stream, skip
+
+__all__ = [
+    "CHUNK_SIZE",
+    "SPOOL_SIZE",
+    "BaseBackend",
+    "RangedReader",
+    "SpooledWriter",
+    "available_backends",
+    "copy_stream",
+    "file_not_found",
+    "load_backend",
+]
 
 ENTRY_POINT_GROUP = "fs.backend"
-#: Read and copy buffer size: large enough for throughput, small enough for bounded memory.
-CHUNK_SIZE = 1024 * 1024
-#: Writers opened with ``open(name, 'wb')`` keep this much in memory before spilling to disk.
-SPOOL_SIZE = 8 * 1024 * 1024
 
 Content = bytes | str
 
@@ -123,7 +130,7 @@ class BaseBackend:
                 if f.seekable():
                     f.seek(start)
                 else:
-                    _skip(f, start)
+                    skip(f, start)
             remaining = None if end is None else max(end - start, 0)
             while remaining is None or remaining > 0:
                 chunk = f.read(chunk_size if remaining is None else min(chunk_size, remaining))
@@ -181,136 +188,6 @@ class BaseBackend:
     def guess_type(filename: str) -> str:
         """The MIME type of a name, ``application/octet-stream`` when unknown."""
         return mimetypes.guess_type(filename)[0] or "application/octet-stream"
-
-
-class SpooledWriter(io.BufferedIOBase):
-    """A writable binary file that hands its content to ``commit`` when closed without error.
-
-    It spools in memory up to :data:`SPOOL_SIZE` then on disk, so writing a large file through
-    ``storage.open(name, 'wb')`` stays in bounded memory. Leaving a ``with`` block by an exception
-    discards the content instead of storing half of it.
-    """
-
-    def __init__(self, commit: Callable[[IO[bytes]], None]) -> None:
-        super().__init__()
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)  # noqa: SIM115 - closed in close()
-        self._commit = commit
-        self._discard = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:  # type: ignore[override]
-        if self.closed:
-            raise ValueError("write to a closed file")
-        return self._spool.write(data)
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        self._discard = exc_type is not None
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            if not self._discard:
-                self._spool.seek(0)
-                self._commit(self._spool)
-        finally:
-            self._spool.close()
-            super().close()
-
-
-class RangedReader(io.RawIOBase):
-    """A remote object as a seekable binary file, over streamed (ranged) GETs.
-
-    ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
-    ``read(n)`` and ``close()``): it runs at the first read when no ``body`` was given, and after a
-    seek, so seeking costs nothing until the next read. ``errors()`` wraps every server call, to turn
-    client exceptions into flask_fs errors.
-    """
-
-    def __init__(
-        self,
-        size: int,
-        reopen: Callable[[int], Any],
-        body: Any = None,
-        errors: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    ) -> None:
-        super().__init__()
-        self.size, self._reopen, self._body, self._errors, self._position = size, reopen, body, errors, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        position = (offset, self._position + offset, self.size + offset)[whence]
-        if position < 0:
-            raise ValueError("negative seek position")
-        if position != self._position:
-            self._drop_body()
-            self._position = position
-        return position
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed file")
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK_SIZE), b""))
-        wanted = min(size, self.size - self._position)
-        if wanted <= 0:
-            return b""
-        with self._errors():
-            if self._body is None:
-                self._body = self._reopen(self._position)
-            data = self._body.read(wanted)
-            if not data:
-                raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
-            if self._position + len(data) >= self.size:
-                self._body.read(1)  # at the end: lets the client check the length and checksum it got
-        self._position += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _drop_body(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            with suppress(Exception):  # closing a half-read response may fail; nothing is left to free then
-                body.close()
-
-    def close(self) -> None:
-        self._drop_body()
-        super().close()
-
-
-def _skip(f: IO[bytes], count: int) -> None:
-    while count > 0:
-        chunk = f.read(min(count, CHUNK_SIZE))
-        if not chunk:
-            return
-        count -= len(chunk)
-
-
-def copy_stream(source: IO[bytes], target: IO[bytes]) -> int:
-    """Copy ``source`` into ``target`` in bounded chunks; return the byte count."""
-    total = 0
-    while chunk := source.read(CHUNK_SIZE):
-        total += len(chunk)
-        target.write(chunk)
-    return total
 
 
 def available_backends() -> dict[str, EntryPoint]:
