@@ -22,7 +22,7 @@ from . import intake, names, signals
 from .backends import BaseBackend, available_backends, load_backend
 from .config import Config, join_url, storage_settings
 from .errors import ConfigurationError, FileExists, FSError
-from .files import IMAGES, All, AllExcept, extension, lowered
+from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedWriter, spooled, too_large
 
 if TYPE_CHECKING:
@@ -85,13 +85,9 @@ class BoundStorage:
         return ext in self.allow or ext in self.declaration.extensions
 
     def policy(self) -> intake.Policy:
-        """What this storage accepts, for :func:`flask_fs.intake.accept`."""
-        declaration = self.declaration
-        allowed = declaration.file_allowed if _overrides(declaration, "file_allowed") else self._file_allowed
-        return intake.Policy(self.name, allowed, self.max_size, self.check_content)
-
-    def _file_allowed(self, upload: Any, basename: str) -> bool:
-        return self.extension_allowed(extension(basename))
+        """What this storage accepts, for :func:`flask_fs.intake.accept` (the declaration's ``file_allowed``
+        hook decides on names; by default it asks :meth:`extension_allowed`)."""
+        return intake.Policy(self.name, self.declaration.file_allowed, self.max_size, self.check_content)
 
     # -- URLs ----------------------------------------------------------------------------------------
 
@@ -327,10 +323,3 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
-
-
-def _overrides(declaration: Any, method: str) -> bool:
-    """Whether ``declaration``'s class overrides a Storage hook (then it decides, not the settings)."""
-    from .storage import Storage
-
-    return getattr(type(declaration), method) is not getattr(Storage, method)
