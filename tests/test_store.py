@@ -8,6 +8,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urljoin
 
 import boto3
@@ -98,7 +99,7 @@ def test_store_file_paths_and_urls_with_a_destination(tmp_path):
         assert f.absolute_url() == "http://127.0.0.1:5000/flaskstore/avatars/me.png"
         assert provider.exists("me.png") and not provider.exists("avatars/me.png")
         assert provider.store_path == str(tmp_path / "uploads" / "avatars")
-        assert open(f.absolute_path(), "rb").read() == b"png"
+        assert Path(f.absolute_path()).read_bytes() == b"png"
     assert app.test_client().get("/flaskstore/avatars/me.png").data == b"png"
 
 
@@ -185,7 +186,7 @@ def test_the_whole_upload_is_saved_even_after_reading_it(tmp_path):
     assert file.read(4) == b"0123"  # e.g. a form validator sniffed the content
     with app.app_context():
         f = app.store.Provider().save(file)
-    assert open(f.absolute_path(), "rb").read() == b"0123456789"
+    assert Path(f.absolute_path()).read_bytes() == b"0123456789"
 
 
 def test_default_store_path_is_inside_the_instance_folder(tmp_path, monkeypatch):
