@@ -118,7 +118,7 @@ class Store:
         app.config.setdefault("STORE_PROVIDER", DEFAULT_PROVIDER)
         provider = self.provider(app)
         self.check_config(app)
-        for key, value in provider.storage_settings(app.config).items():
+        for key, value in provider._storage_settings(app.config).items():
             if value not in (None, ""):
                 app.config.setdefault(f"{STORAGE.name.upper()}_FS_{key.upper()}", value)
         backend_key = f"{STORAGE.name.upper()}_FS_BACKEND"
@@ -214,7 +214,7 @@ class BaseStore:
         self.destination = names.clean_prefix(destination.strip("/") if isinstance(destination, str) else destination)
         if "store" not in current_app.extensions:
             store_provider()  # raises NotConfiguredError
-        self.store_path = self.join(self.base_path(), self.destination)
+        self.store_path = self.join(self._base_path(), self.destination)
 
     @property
     def storage(self) -> Storage:
@@ -222,7 +222,7 @@ class BaseStore:
         return STORAGE
 
     @classmethod
-    def storage_settings(cls, config: Any) -> dict[str, Any]:
+    def _storage_settings(cls, config: Any) -> dict[str, Any]:
         """The flask_fs settings (lower-case keys) given by the app's ``STORE_*`` keys."""
         return {ours: config.get(theirs) for theirs, ours in cls.SETTINGS.items()}
 
@@ -230,11 +230,11 @@ class BaseStore:
     def app_defaults(app: Flask) -> None:
         """Fill in default ``STORE_*`` settings, once the storage is registered."""
 
-    def base_path(self) -> str:
+    def _base_path(self) -> str:
         """Where the store's files are: a folder on disk, a key prefix in a bucket."""
         raise NotImplementedError
 
-    def name(self, filename: str) -> str:
+    def _name(self, filename: str) -> str:
         """The storage name of ``filename`` in this provider's destination (InvalidFileName if unsafe)."""
         return names.join(self.destination, filename)
 
@@ -249,11 +249,11 @@ class BaseStore:
 
     def exists(self, filename: str) -> bool:
         """Whether ``filename`` is stored in this provider's destination."""
-        return self.storage.exists(self.name(filename))
+        return self.storage.exists(self._name(filename))
 
     def safe_filename(self, filename: str) -> str:
         """``filename`` if it is free, else the name with a short random suffix (``photo_<id>.jpg``)."""
-        name = self.name(filename)
+        name = self._name(filename)
         if not self.storage.exists(name):
             return filename
         folder, basename = posixpath.split(filename)
@@ -268,7 +268,7 @@ class BaseStore:
         stream: IO[bytes] = file.stream
         if stream.seekable():
             stream.seek(0)
-        stored = self.storage.save(stream, filename=self.name(file.filename or ""), rename=True)
+        stored = self.storage.save(stream, filename=self._name(file.filename or ""), rename=True)
         return StoreFile(stored[len(self.destination) + 1 :] if self.destination else stored, self.destination)
 
     def _absolute_url(self, name: str, relative_url: str) -> str:
@@ -283,7 +283,7 @@ class LocalStore(BaseStore):
     backend = "local"
 
     @classmethod
-    def storage_settings(cls, config: Any) -> dict[str, Any]:
+    def _storage_settings(cls, config: Any) -> dict[str, Any]:
         return {"root": config.get("STORE_PATH")}
 
     @staticmethod
@@ -293,7 +293,7 @@ class LocalStore(BaseStore):
             app.config.setdefault("STORE_PATH", STORAGE.backend.root)  # type: ignore[attr-defined]
         app.config.setdefault("STORE_URL_PREFIX", "/flaskstore")
 
-    def base_path(self) -> str:
+    def _base_path(self) -> str:
         return self.storage.backend.root  # type: ignore[attr-defined]
 
     def join(self, *parts: str) -> str:
@@ -329,9 +329,9 @@ class S3Store(BaseStore):
     }
 
     @classmethod
-    def storage_settings(cls, config: Any) -> dict[str, Any]:
+    def _storage_settings(cls, config: Any) -> dict[str, Any]:
         path = str(config.get("STORE_PATH") or "").strip("/")
-        return {**super().storage_settings(config), "prefix": path}
+        return {**super()._storage_settings(config), "prefix": path}
 
     @staticmethod
     def app_defaults(app: Flask) -> None:
@@ -341,7 +341,7 @@ class S3Store(BaseStore):
         app.config.setdefault("STORE_PATH", prefix)
         app.config.setdefault("STORE_URL_PREFIX", prefix.rstrip("/"))
 
-    def base_path(self) -> str:
+    def _base_path(self) -> str:
         return str(self.storage.config.get("prefix") or "")
 
     def _absolute_url(self, name: str, relative_url: str) -> str:
@@ -376,7 +376,7 @@ class StoreFile:
     def __init__(self, filename: str, destination: str | None = None) -> None:
         self.provider = store_provider()(destination=destination)
         self.filename = filename
-        self.name = self.provider.name(filename)  # the name in the flask_fs storage; checks it is safe
+        self.name = self.provider._name(filename)  # the name in the flask_fs storage; checks it is safe
 
     def __repr__(self) -> str:
         return f"<StoreFile {self.name!r}>"
