@@ -236,7 +236,7 @@ class BaseStore:
 
     def _name(self, filename: str) -> str:
         """The storage name of ``filename`` in this provider's destination (InvalidFileName if unsafe)."""
-        return names.join(self.destination, filename)
+        return names.join(self.destination, names.clean(filename))
 
     def join(self, *parts: str) -> str:
         """Join path parts the way this provider's paths are written."""
