@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -140,6 +142,23 @@ def test_second_save_of_a_name_gets_a_suffix_and_keeps_the_first(tmp_path):
         third = provider.save(upload(b"third", "photo.jpg")).filename
     assert len({"photo.jpg", suffixed, third}) == 3
     assert (tmp_path / "uploads" / "photo.jpg").read_bytes() == b"first"
+
+
+def test_concurrent_saves_of_one_name_never_overwrite(tmp_path):
+    app = quick_start_app(tmp_path)
+    barrier = threading.Barrier(8)
+
+    def save(number: int) -> tuple[str, bytes]:
+        with app.app_context():
+            provider = app.store.Provider()
+            barrier.wait()
+            return provider.save(upload(b"content %d" % number, "photo.jpg")).filename, b"content %d" % number
+
+    with ThreadPoolExecutor(8) as pool:
+        saved = dict(pool.map(save, range(8)))
+    assert len(saved) == 8 and "photo.jpg" in saved
+    for name, content in saved.items():
+        assert (tmp_path / "uploads" / name).read_bytes() == content
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/etc/passwd", "C:\\evil.txt", "..", ""])
