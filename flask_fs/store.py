@@ -231,8 +231,8 @@ class BaseStore:
         """Fill in default ``STORE_*`` settings, once the storage is registered."""
 
     def _base_path(self) -> str:
-        """Where the store's files are: a folder on disk, a key prefix in a bucket."""
-        raise NotImplementedError
+        """Where the store's files are: a folder on disk, a key prefix in a bucket (here: the storage's root)."""
+        return ""
 
     def _name(self, filename: str) -> str:
         """The storage name of ``filename`` in this provider's destination (InvalidFileName if unsafe)."""
