@@ -15,7 +15,7 @@ import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from . import intake, names, signals
@@ -25,10 +25,7 @@ from .errors import ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedWriter, spooled, too_large
 
-if TYPE_CHECKING:
-    from .storage import Storage
-
-__all__ = ["BoundStorage", "bind"]
+__all__ = ["BoundStorage", "Declaration", "bind"]
 
 #: How many new names ``save(..., rename=True)`` tries before giving up.
 MAX_RENAME_ATTEMPTS = 1000
@@ -42,6 +39,20 @@ active: ContextVar[BoundStorage | None] = ContextVar("flask_fs_active_storage", 
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
 
 
+class Declaration(Protocol):
+    """What a binding needs of a storage's declaration (:class:`flask_fs.Storage` is one)."""
+
+    name: str
+    extensions: Any
+    upload_to: str | Callable[[], str] | None
+    overwrite: bool
+    rename: bool
+
+    def file_allowed(self, storage: Any, basename: str) -> bool: ...
+
+    def resolve_conflict(self, target_folder: str, basename: str) -> str: ...
+
+
 class BoundStorage:
     """One storage's settings, backend and policy, with every file operation.
 
@@ -50,7 +61,7 @@ class BoundStorage:
     """
 
     def __init__(
-        self, declaration: Storage, config: Config, backend: BaseBackend, view_url: ViewURL | None = None
+        self, declaration: Declaration, config: Config, backend: BaseBackend, view_url: ViewURL | None = None
     ) -> None:
         self.declaration = declaration
         self.name = declaration.name
@@ -275,7 +286,10 @@ class BoundStorage:
 
 
 def bind(
-    declaration: Storage, settings: Mapping[str, Any], local_root: str | None = None, view_url: ViewURL | None = None
+    declaration: Declaration,
+    settings: Mapping[str, Any],
+    local_root: str | None = None,
+    view_url: ViewURL | None = None,
 ) -> BoundStorage:
     """Bind ``declaration`` to settings in Flask config form (``FS_BACKEND``, ``<NAME>_FS_*``...).
 

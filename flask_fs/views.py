@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import Blueprint, abort, current_app, request, send_file
 from werkzeug.wrappers import Response
 
+from . import signals
 from .errors import FileNotFound, InvalidFileName
 from .files import ACTIVE_CONTENT, extension
 
@@ -34,9 +35,12 @@ def get_file(fs: str, filename: str) -> Any:
     if storage is None:
         abort(404)
     try:
-        return storage.serve(filename)
+        with signals.observed(storage, "serve", filename, signals.file_served) as event:
+            response = storage.serve(filename)
+            event["status"] = response.status_code
     except (FileNotFound, InvalidFileName):
         abort(404)
+    return response
 
 
 def send_stream(stream: IO[bytes], filename: str, meta: dict[str, Any]) -> Response:
