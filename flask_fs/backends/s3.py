@@ -57,6 +57,7 @@ from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.upload import UploadSubmissionTask
 
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
+from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 logger = logging.getLogger(__name__)
@@ -310,12 +311,11 @@ class S3Backend(BaseBackend):
             while chunk := reader.read(chunk_size):
                 yield chunk
 
-    def serve(self, filename: str) -> Any:
+    def open_served(self, filename: str) -> ServedFile:
         """One HEAD for the headers; the GET is only sent if a body is, from the first byte wanted."""
-        from ..views import send_stream
-
         meta = self.metadata(filename)
-        return send_stream(cast(BinaryIO, self._reader(filename, meta["size"])), filename, meta)
+        stream = cast(BinaryIO, self._reader(filename, meta["size"]))
+        return ServedFile(stream, meta["size"], meta["mime"], meta["checksum"].split(":", 1)[1], meta["modified"])
 
     def _listing(self) -> Iterator[tuple[str, dict[str, Any]]]:
         s3 = self._ready()
