@@ -75,7 +75,7 @@ def serve_file(backend: BaseBackend, filename: str) -> Response:
 def _builtin(backend: BaseBackend, method: str) -> bool:
     """Whether ``backend.<method>`` is flask_fs's own code (which agrees with ``open_served``)."""
     function = getattr(getattr(backend, method), "__func__", None)
-    return getattr(function, "__module__", "").startswith("flask_fs.backends")
+    return (getattr(function, "__module__", None) or "").startswith("flask_fs.backends")
 
 
 def send_served(served: ServedFile, filename: str) -> Response:
