@@ -191,6 +191,11 @@ class BaseBackend:
         """Raise an FSError unless the server is reachable with the configured credentials."""
         next(iter(self.list_files()), None)
 
+    def clean_stale(self, grace: float) -> list[str]:
+        """Remove what interrupted writes left behind over ``grace`` seconds ago (temporary files,
+        abandoned uploads); return a description of each. This default has nothing to clean."""
+        return []
+
     @staticmethod
     def as_binary(content: Content, encoding: str = "utf8") -> bytes:
         """Encode text content for a binary write."""
