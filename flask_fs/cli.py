@@ -1,8 +1,9 @@
 """``flask fs``: look at the configured storages and publish the static files.
 
 Commands: ``storages`` (backends and resolved settings, secrets masked), ``ls STORAGE`` (its
-files), ``check [STORAGE...]`` (is each server reachable with its credentials?) and ``publish``
-(upload the app's static files to the static storage, see :mod:`flask_fs.static`).
+files), ``check [STORAGE...]`` (is each server reachable with its credentials?), ``clean
+[STORAGE...]`` (remove what interrupted uploads left) and ``publish`` (upload the app's static
+files to the static storage, see :mod:`flask_fs.static`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import FSError
-from .storage import by_name, state
+from .storage import Storage, by_name, state
 
 cli = AppGroup("fs", help="File storages: list them, check them, publish the static files.")
 
@@ -69,8 +70,7 @@ def ls_command(storage: str, long_format: bool) -> None:
 def check_command(names: tuple[str, ...]) -> None:
     """Check that each storage (default: all) reaches its server with its credentials."""
     with _errors():
-        storages = state().storages
-        selected = [by_name(name) for name in names] if names else [storages[n] for n in sorted(storages)]
+        selected = _selected(names)
     failed = 0
     for storage in selected:
         backend = storage.config.get("backend")
@@ -83,6 +83,28 @@ def check_command(names: tuple[str, ...]) -> None:
             click.echo(f"{storage.name} ({backend}): ok")
     if failed:
         sys.exit(1)
+
+
+@cli.command("clean")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--older-than", "hours", type=float, default=24.0, show_default=True, metavar="HOURS",
+    help="Only remove leftovers untouched for this long (an upload in progress must not be taken for one).",
+)  # fmt: skip
+def clean_command(names: tuple[str, ...], hours: float) -> None:
+    """Remove what interrupted uploads left in each storage (default: all)."""
+    with _errors():
+        for storage in _selected(names):
+            removed = storage.backend.clean_stale(hours * 3600)
+            for item in removed:
+                click.echo(f"{storage.name}: removed {item}")
+            click.echo(f"{storage.name} ({storage.config.get('backend')}): {len(removed)} removed")
+
+
+def _selected(names: tuple[str, ...]) -> list[Storage]:
+    """The storages named on the command line, or all of them, by name."""
+    storages = state().storages
+    return [by_name(name) for name in names] if names else [storages[n] for n in sorted(storages)]
 
 
 @cli.command("publish")

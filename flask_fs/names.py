@@ -6,7 +6,8 @@ escape its root. A name is refused (:class:`~flask_fs.errors.InvalidFileName`) w
 
 - is empty, not a ``str``, longer than 1024 UTF-8 bytes, or has a segment longer than 255 bytes;
 - is absolute (``/etc/passwd``) or starts with a drive (``C:x``);
-- contains a backslash, a NUL or another control character (C0, DEL, C1), or a lone surrogate;
+- contains a backslash, a double quote, a NUL or another control character (C0, DEL, C1), or a lone
+  surrogate (a quote or a line break in a name could break out of an HTTP header or a quoted path);
 - has an empty segment (``a//b``) or a segment made only of dots and spaces (``.``, ``..``,
   ``...``, ``'.. '``: some systems strip trailing dots and spaces, turning them into ``..``);
 - would break one of these rules once compatibility-normalised (NFKC): ``'．．／x'`` with
@@ -30,7 +31,7 @@ from .errors import InvalidFileName
 MAX_NAME_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f-\x9f\\"]')
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # What an uploaded file name may keep: letters and digits of any script, and a few safe marks.
 _UNSAFE_UPLOAD = re.compile(r"[^\w.\-+@]+")
@@ -42,8 +43,8 @@ def clean(name: object) -> str:
     if not isinstance(name, str):
         raise InvalidFileName(f"file names must be str, not {type(name).__name__}")
     if name.isascii():  # the common case: no normalisation to do, one pass per check
-        if not name.isprintable() or "\\" in name:
-            raise InvalidFileName(f"control character or backslash in file name {name!r}")
+        if not name.isprintable() or "\\" in name or '"' in name:
+            raise InvalidFileName(f"control character, backslash or double quote in file name {name!r}")
         if (  # fast path for one plain segment: the checks of _check_structure, inline
             "/" not in name
             and name.strip(". ")
@@ -55,7 +56,7 @@ def clean(name: object) -> str:
         return name
     name = unicodedata.normalize("NFC", name)
     if _FORBIDDEN.search(name):
-        raise InvalidFileName(f"control character or backslash in file name {name!r}")
+        raise InvalidFileName(f"control character, backslash or double quote in file name {name!r}")
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
@@ -64,7 +65,7 @@ def clean(name: object) -> str:
     compatible = unicodedata.normalize("NFKC", name)
     if compatible != name:
         if _FORBIDDEN.search(compatible):
-            raise InvalidFileName(f"file name {name!r} turns into a backslash or control character under NFKC")
+            raise InvalidFileName(f"file name {name!r} turns into a control character, backslash or quote under NFKC")
         _check_structure(compatible, 0)
     return name
 

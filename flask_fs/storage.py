@@ -251,10 +251,9 @@ class Storage:
     def serve(self, filename: str) -> Any:
         """A response streaming the file to a browser, safely (see :mod:`flask_fs.views`)."""
         from . import names
-        from .views import protect
+        from .views import serve_file
 
-        filename = names.clean(filename)
-        return protect(self._bound().backend.serve(filename), filename)
+        return serve_file(self._bound().backend, names.clean(filename))
 
     def check(self) -> None:
         """Raise an FSError unless the backend's server is reachable with the configured credentials."""

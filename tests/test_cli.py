@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from flask import Flask
 from flask.cli import cli as flask_cli
@@ -33,7 +36,7 @@ def run(app: Flask, *args: str):
 def test_fs_group_is_registered_on_the_flask_command(site):
     result = run(site_app(site), "fs", "--help")
     assert result.exit_code == 0
-    for command in ("storages", "ls", "check", "publish"):
+    for command in ("storages", "ls", "check", "clean", "publish"):
         assert command in result.output
 
 
@@ -154,6 +157,39 @@ def test_check_reports_each_storage_and_fails_on_any(site, moto):
     assert "down (s3): FAILED: S3 at http://127.0.0.1:" in bad.output and "assets (s3): ok" in bad.output
     only = run(app, "fs", "check", "files")
     assert only.exit_code == 0 and only.output == "files (local): ok\n"
+
+
+def test_clean_removes_old_leftovers_of_interrupted_uploads(site, swift_server):
+    # Swift's S3 API, not moto: moto dates every multipart upload 2010-11-10.
+    s3 = s3_config(swift_server.endpoint, swift_server.user, swift_server.key)
+    app = site_app(site, **s3, FILES_FS_ROOT=str(site / "files"))
+    assets, files = fs.Storage("assets"), fs.Storage("files")
+    fs.init_app(app, assets, files)
+    with app.app_context():
+        files.write("kept.txt", "x")
+        assets.write("kept.txt", "x")  # creates the bucket
+        s3, bucket = assets.backend.client, assets.backend.bucket
+        s3.create_multipart_upload(Bucket=bucket, Key="big.bin")  # a process died mid-upload
+    stale = site / "files" / ".~fs-crashed.part"
+    stale.write_bytes(b"half")
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    (site / "files" / ".~fs-recent.part").write_bytes(b"half")
+    result = run(app, "fs", "clean")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "assets (s3): 0 removed",  # the upload started less than 24 hours ago
+        "files: removed .~fs-crashed.part",
+        "files (local): 1 removed",
+    ]
+    assert sorted(os.listdir(site / "files")) == [".~fs-recent.part", "kept.txt"]
+    time.sleep(1.1)  # the server dates uploads to the second
+    result = run(app, "fs", "clean", "--older-than", "0", "assets")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("assets: removed multipart upload of big.bin started ")
+    assert result.output.endswith("assets (s3): 1 removed\n")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert run(app, "fs", "clean", "nope").exit_code == 1
 
 
 def test_commands_on_an_app_without_flask_fs(site):

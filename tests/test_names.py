@@ -44,6 +44,8 @@ HOSTILE = [
     "..\\x.txt",
     "\\etc\\passwd",
     "a\\b",
+    'x";filename=evil.html',  # a double quote could end a quoted header value (Content-Disposition)
+    "\uff02.txt",  # FULLWIDTH QUOTATION MARK: a double quote under NFKC
     "a//b",  # empty segment
     "a/",
     "a/b/",
@@ -162,7 +164,7 @@ def test_clean_never_lets_a_name_out_of_the_root(text):
     assert names.clean(name) == name  # idempotent
     compatible = unicodedata.normalize("NFKC", name)
     assert posixpath.normpath(posixpath.join(root, compatible)).startswith(root + "/")
-    assert "\\" not in compatible and "\x00" not in name
+    assert "\\" not in compatible and "\x00" not in name and '"' not in compatible
 
 
 @given(st.one_of(st.none(), st.text(max_size=400)))

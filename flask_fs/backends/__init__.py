@@ -20,7 +20,9 @@ from collections.abc import Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import IO, Any, BinaryIO
 
+from .. import serving
 from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
+from ..serving import ServedFile
 from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, copy_stream, skip
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "SPOOL_SIZE",
     "BaseBackend",
     "RangedReader",
+    "ServedFile",
     "SpooledWriter",
     "available_backends",
     "copy_stream",
@@ -158,12 +161,29 @@ class BaseBackend:
         """A URL granting temporary read access without credentials, for ``expires`` seconds."""
         raise OperationNotSupported(f"backend {type(self).__name__} cannot sign URLs")
 
-    def serve(self, filename: str) -> Any:
-        """A Flask response streaming the file, answering Range and conditional requests."""
-        from ..views import send_stream
+    def open_served(self, filename: str) -> ServedFile:
+        """The file opened for serving, with its size, type and validators (see :class:`ServedFile`).
 
+        This default asks :meth:`metadata`, then opens the stream; backends override it to get both
+        from one request, or a cheaper validator than a checksum.
+        """
         meta = self.metadata(filename)
-        return send_stream(self.open_read(filename), filename, meta)
+        checksum = meta.get("checksum")
+        return ServedFile(
+            stream=self.open_read(filename),
+            size=meta.get("size"),
+            mime=meta.get("mime") or self.guess_type(filename),
+            etag=str(checksum).split(":", 1)[-1] if checksum else None,
+            modified=meta.get("modified"),
+        )
+
+    def serve(self, filename: str) -> Any:
+        """A response streaming the file (Flask-FS 0.6.1's hook, kept for its callers and overriders).
+
+        flask_fs calls it only where a subclass overrides it; otherwise its view builds the response
+        from :meth:`open_served`, as this default does through the Flask layer's responder.
+        """
+        return serving.respond(self.open_served(filename), filename)
 
     def list_metadata(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(name, metadata)`` for every stored file: at least ``size``, and ``checksum`` and
@@ -178,6 +198,11 @@ class BaseBackend:
     def check(self) -> None:
         """Raise an FSError unless the server is reachable with the configured credentials."""
         next(iter(self.list_files()), None)
+
+    def clean_stale(self, grace: float) -> list[str]:
+        """Remove what interrupted writes left behind over ``grace`` seconds ago (temporary files,
+        abandoned uploads); return a description of each. This default has nothing to clean."""
+        return []
 
     @staticmethod
     def as_binary(content: Content, encoding: str = "utf8") -> bytes:

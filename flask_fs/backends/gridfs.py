@@ -40,6 +40,7 @@ import pymongo
 import pymongo.errors
 
 from ..errors import BackendError, ConfigurationError, FileExists
+from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
 #: The mark of documents saved with ``overwrite=False``, and the unique index that uses it.
@@ -165,30 +166,34 @@ class GridFsBackend(BaseBackend):
     def metadata(self, filename: str) -> dict[str, Any]:
         return self._metadata(self._newest(filename))
 
-    def _metadata(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def _metadata(self, doc: dict[str, Any], checksum: bool = True) -> dict[str, Any]:
+        """The metadata of a revision; ``checksum`` false leaves out the checksum."""
         meta = doc.get("metadata") or {}
-        digest = meta.get("sha256")
-        if not digest:  # stored by another tool: compute it
-            sha256 = hashlib.sha256()
-            with self._stream(doc) as f:
-                while chunk := f.read(CHUNK_SIZE):
-                    sha256.update(chunk)
-            digest = sha256.hexdigest()
         modified = doc["uploadDate"]
-        return {
-            "checksum": f"sha256:{digest}",
+        result = {
             "size": int(doc["length"]),
             "mime": meta.get("contentType") or doc.get("contentType") or self.guess_type(doc["filename"]),
             "modified": modified if modified.tzinfo else modified.replace(tzinfo=UTC),
         }
+        if checksum:
+            digest = meta.get("sha256")
+            if not digest:  # stored by another tool: compute it
+                sha256 = hashlib.sha256()
+                with self._stream(doc) as f:
+                    while chunk := f.read(CHUNK_SIZE):
+                        sha256.update(chunk)
+                digest = sha256.hexdigest()
+            result["checksum"] = f"sha256:{digest}"
+        return result
 
     @_translated
-    def serve(self, filename: str) -> Any:
-        """Stream the newest revision with its own metadata (one lookup, so both always match)."""
-        from ..views import send_stream
-
+    def open_served(self, filename: str) -> ServedFile:
+        """The newest revision and its own metadata (one lookup, so both always match). A revision
+        never changes, so its id is the ETag of files stored without our checksum."""
         doc = self._newest(filename)
-        return send_stream(self._stream(doc), filename, self._metadata(doc))  # type: ignore[arg-type]
+        meta = self._metadata(doc, checksum=False)
+        etag = (doc.get("metadata") or {}).get("sha256") or str(doc["_id"])
+        return ServedFile(self._stream(doc), meta["size"], meta["mime"], etag, meta["modified"])  # type: ignore[arg-type]
 
     def list_files(self) -> Iterator[str]:
         """Each stored name once, in name order, streamed from the bucket's filename index."""

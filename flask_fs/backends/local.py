@@ -23,12 +23,14 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from ..errors import FileExists, InvalidFileName
+from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
 _TEMP_PREFIX = ".~fs-"
@@ -98,6 +100,12 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _refuse_reserved(filename: str) -> None:
+    """Refuse a name with a part starting with ``.~fs-``: temporary files, hidden from listings."""
+    if _TEMP_PREFIX in filename and (filename.startswith(_TEMP_PREFIX) or f"/{_TEMP_PREFIX}" in filename):
+        raise InvalidFileName(f"{filename!r}: names starting with {_TEMP_PREFIX!r} are reserved for temporary files")
+
+
 def _write_all(source: IO[bytes], fd: int) -> None:
     """Copy ``source`` into the open file ``fd`` in bounded chunks, without an extra buffer."""
     while chunk := source.read(CHUNK_SIZE):
@@ -129,6 +137,7 @@ class LocalBackend(BaseBackend):
     def path(self, filename: str) -> str:
         """The absolute path of ``filename`` (it need not exist); InvalidFileName if a link leads out."""
         path = self._prefix + filename
+        _refuse_reserved(filename)
         self._check_folders(filename)
         try:
             if stat.S_ISLNK(os.lstat(path).st_mode):
@@ -163,6 +172,7 @@ class LocalBackend(BaseBackend):
     def _open_fd(self, filename: str) -> int:
         """Open ``filename`` for reading, refusing links out of the root; FileNotFound if absent."""
         path = self._prefix + filename
+        _refuse_reserved(filename)
         self._check_folders(filename)
         try:
             try:
@@ -282,25 +292,18 @@ class LocalBackend(BaseBackend):
             "modified": datetime.fromtimestamp(info.st_mtime, UTC),
         }
 
-    def serve(self, filename: str) -> Any:
-        """Stream the file with Range, ETag (from inode, size and mtime) and Last-Modified support."""
-        from ..views import send_stream
-
+    def open_served(self, filename: str) -> ServedFile:
+        """The open file, with an ETag from its inode, mtime and size instead of a checksum to compute."""
         f, info = self._open_stream(filename)
-        meta = {
-            "size": info.st_size,
-            "mime": self.guess_type(filename),
-            "modified": datetime.fromtimestamp(info.st_mtime, UTC),
-            "checksum": f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}",
-        }
-        return send_stream(f, filename, meta)
+        etag = f"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"
+        modified = datetime.fromtimestamp(info.st_mtime, UTC)
+        return ServedFile(f, info.st_size, self.guess_type(filename), etag, modified)
 
     # -- writing -----------------------------------------------------------------------------------
 
     def save(self, file_or_wfs: IO[bytes], filename: str, overwrite: bool = False, *, headers: Any = None) -> None:
         # headers: ignored, a local file has none (keeps_headers is False)
-        if _TEMP_PREFIX in filename and filename.rpartition("/")[2].startswith(_TEMP_PREFIX):
-            raise InvalidFileName(f"names starting with {_TEMP_PREFIX!r} are reserved for temporary files")
+        _refuse_reserved(filename)
         if "/" in filename:
             self._check_folders(filename)
         target = self._prefix + filename
@@ -401,6 +404,31 @@ class LocalBackend(BaseBackend):
             return
         self._link(src, dst, target)
         os.unlink(src)
+
+    def clean_stale(self, grace: float) -> list[str]:
+        """Delete the temporary files (``.~fs-*``) of writes that crashed, untouched for ``grace`` seconds.
+
+        Only the fallback write mode (no ``O_TMPFILE``) and a crash between the two steps of an
+        overwrite leave them; a running write keeps touching its file, so is never taken for one.
+        """
+        limit, removed = time.time() - grace, []
+        stack = [(self._root, "")]
+        while stack:
+            folder, prefix = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(_TEMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                            os.unlink(entry.path)
+                            removed.append(prefix + entry.name)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+        return sorted(removed)
 
     def check(self) -> None:
         os.makedirs(self._root, exist_ok=True)

@@ -47,6 +47,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, BinaryIO, cast
 
 import boto3
@@ -57,6 +58,7 @@ from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.upload import UploadSubmissionTask
 
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
+from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 logger = logging.getLogger(__name__)
@@ -310,12 +312,11 @@ class S3Backend(BaseBackend):
             while chunk := reader.read(chunk_size):
                 yield chunk
 
-    def serve(self, filename: str) -> Any:
+    def open_served(self, filename: str) -> ServedFile:
         """One HEAD for the headers; the GET is only sent if a body is, from the first byte wanted."""
-        from ..views import send_stream
-
         meta = self.metadata(filename)
-        return send_stream(cast(BinaryIO, self._reader(filename, meta["size"])), filename, meta)
+        stream = cast(BinaryIO, self._reader(filename, meta["size"]))
+        return ServedFile(stream, meta["size"], meta["mime"], meta["checksum"].split(":", 1)[1], meta["modified"])
 
     def _listing(self) -> Iterator[tuple[str, dict[str, Any]]]:
         s3 = self._ready()
@@ -438,6 +439,20 @@ class S3Backend(BaseBackend):
         params = {"Bucket": self.bucket, "Key": self._key(filename)}
         with self._errors(filename):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def clean_stale(self, grace: float) -> list[str]:
+        """Abort the multipart uploads under this storage's prefix started over ``grace`` seconds ago:
+        a process killed mid-upload leaves them, and their parts are billed until aborted."""
+        s3, prefix = self._ready(), f"{self.prefix}/" if self.prefix else ""
+        limit, removed = datetime.now(UTC) - timedelta(seconds=grace), []
+        with self._errors():
+            for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"] < limit:
+                        s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                        name = upload["Key"][len(prefix) :]
+                        removed.append(f"multipart upload of {name} started {upload['Initiated']:%Y-%m-%d %H:%M}")
+        return removed
 
     def check(self) -> None:
         self._ready()

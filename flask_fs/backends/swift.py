@@ -42,6 +42,7 @@ from swiftclient.exceptions import ClientException
 from swiftclient.utils import generate_temp_url
 
 from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
+from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 log = logging.getLogger(__name__)
@@ -197,12 +198,13 @@ class SwiftBackend(BaseBackend):
                 yield item["name"]
             marker = page[-1]["name"]
 
-    def serve(self, filename: str) -> Any:
-        """Stream the file with its metadata, from a single GET."""
-        from ..views import send_stream
-
+    def open_served(self, filename: str) -> ServedFile:
+        """The stream and its metadata from a single GET (a large object without our checksum has
+        its manifest's ETag as validator)."""
         stream, headers = self._open(filename)
-        return send_stream(stream, filename, self._meta(headers))
+        meta = self._meta(headers)
+        etag = meta["checksum"].split(":", 1)[1] if meta["checksum"] else headers.get("etag", "").strip('"') or None
+        return ServedFile(stream, meta["size"], meta["mime"], etag, meta["modified"])
 
     # -- writing ---------------------------------------------------------------------------------
 

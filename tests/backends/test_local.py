@@ -290,10 +290,74 @@ def test_list_files_hides_temporary_files_and_sorts(files, root):
     assert list(files.list_files()) == ["b.txt", "é.txt", "a/z.txt", "a/b/c.txt"]
 
 
-def test_temporary_file_names_are_reserved(files):
-    for name in (".~fs-x.part", "sub/.~fs-y"):
-        with pytest.raises(fs.InvalidFileName):
-            files.write(name, "x")
+@pytest.mark.parametrize("reserved", [".~fs-x.part", "sub/.~fs-y", ".~fs-dir/a.txt", "a/.~fs-/b.txt"])
+def test_temporary_file_names_are_reserved_in_every_operation(files, root, reserved):
+    files.write("ok.txt", "ok")
+    (root / ".~fs-planted.part").write_bytes(b"half an upload")
+    calls = [
+        lambda: files.write(reserved, "x"),
+        lambda: files.save(stream(b"x"), reserved),
+        lambda: files.open(reserved, "wb").close(),
+        lambda: files.open(reserved, "rb"),
+        lambda: files.read(reserved),
+        lambda: files.exists(reserved),
+        lambda: files.metadata(reserved),
+        lambda: files.delete(reserved),
+        lambda: files.path(reserved),
+        lambda: files.move("ok.txt", reserved),
+        lambda: files.copy("ok.txt", reserved),
+        lambda: files.move(".~fs-planted.part", "taken.txt"),
+        lambda: files.copy(".~fs-planted.part", "taken.txt"),
+        lambda: list(files.read_chunks(".~fs-planted.part")),
+        lambda: files.serve(".~fs-planted.part"),
+    ]
+    for call in calls:
+        with pytest.raises(fs.InvalidFileName, match="reserved"):
+            call()
+    assert list(files.list_files()) == ["ok.txt"] and files.read("ok.txt") == b"ok"
+    assert sorted(os.listdir(root)) == [".~fs-planted.part", "ok.txt"]
+
+
+def test_clean_stale_removes_old_temporary_files_only(files, root):
+    files.write("keep.txt", "k")
+    files.write("a/b/keep.txt", "k")
+    old = [root / ".~fs-crashed.part", root / "a" / "b" / ".~fs-abc123.part"]
+    fresh = root / "a" / ".~fs-running.part"
+    for path in [*old, fresh]:
+        path.write_bytes(b"half an upload")
+    hour_ago = time.time() - 3600
+    for path in old:
+        os.utime(path, (hour_ago, hour_ago))
+    (root / "a" / ".~fs-dir").mkdir()  # not a file flask_fs makes: left alone
+    os.symlink(old[0], root / ".~fs-link")  # a link is not followed: its target is not removed through it
+    os.utime(root / ".~fs-link", (hour_ago, hour_ago), follow_symlinks=False)
+    assert files.backend.clean_stale(1800) == [".~fs-crashed.part", "a/b/.~fs-abc123.part"]
+    assert not any(path.exists() for path in old)
+    assert fresh.exists() and (root / "a" / ".~fs-dir").is_dir() and os.path.islink(root / ".~fs-link")
+    assert files.backend.clean_stale(1800) == []
+    assert sorted(files.list_files()) == ["a/b/keep.txt", "keep.txt"]
+
+
+def test_a_crash_in_fallback_mode_leaves_a_temporary_file_that_clean_removes(files, root, monkeypatch):
+    monkeypatch.setattr(local, "_linker", None)
+
+    class Crash(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            raise KeyboardInterrupt  # stands for a kill: the except/finally clauses below do run, though
+
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda path: None)  # as if the process died before cleaning up
+    with pytest.raises(KeyboardInterrupt):
+        files.save(Crash(), "big.bin")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    litter = [name for name in os.listdir(root) if name.startswith(".~fs-")]
+    assert len(litter) == 1 and list(files.list_files()) == []
+    assert files.backend.clean_stale(3600) == []  # too fresh: it could be an upload in progress
+    assert files.backend.clean_stale(0) == litter
+    assert os.listdir(root) == []
 
 
 def test_empty_and_missing_files(files):
@@ -398,7 +462,7 @@ def test_any_name_is_either_refused_or_stored_inside_the_root(scratch, name):
     try:
         try:
             clean = names.clean(name)
-            accepted = not clean.rpartition("/")[2].startswith(".~fs-")
+            accepted = not any(part.startswith(".~fs-") for part in clean.split("/"))
         except fs.InvalidFileName:
             accepted = False
         if not accepted:
