@@ -26,8 +26,8 @@ except ImportError:  # pragma: no cover - older or future Flask
     _cv_app = None
 
 from . import names
-from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend
-from .config import GLOBAL_DEFAULTS, Config, join_url, storage_settings
+from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend, settings_anywhere
+from .config import GLOBAL_DEFAULTS, STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FileTooLarge, FSError, UnauthorizedFileType
 from .files import DEFAULTS, All, AllExcept, extension, lowered
 
@@ -101,8 +101,8 @@ class Storage:
     def configure(self, app: Flask) -> None:
         """Resolve this storage's settings on ``app`` and create its backend (see :mod:`flask_fs.config`).
 
-        Raises ConfigurationError, naming the setting to fix, for an unknown backend or a missing
-        required setting.
+        Raises ConfigurationError, naming the setting as the user wrote it, for an unknown backend or
+        setting, a missing required setting or a value of the wrong type.
         """
         own_key = f"{self.name.upper()}_FS_BACKEND"
         backend_key = own_key if app.config.get(own_key) else "FS_BACKEND"
@@ -111,21 +111,22 @@ class Storage:
             backend_cls = load_backend(backend_name)
         except ConfigurationError as exc:
             raise ConfigurationError(f"storage {self.name!r}: {backend_key} = {backend_name!r}: {exc}") from exc
-        defaults = dict(backend_cls.defaults)
+        defaults: dict[str, Any] = {}
         if backend_name == "local":
             defaults["root"] = os.path.join(
                 app.config.get("FS_ROOT") or os.path.join(app.instance_path, "fs"), self.name
             )
-        config = storage_settings(app.config, self.name, backend_name, available_backends(), defaults)
-        missing = [key for key in backend_cls.required if config.get(key) in (None, "")]
-        if missing:
-            keys = ", ".join(
-                f"{self.name.upper()}_FS_{k.upper()} or FS_{backend_name.upper()}_{k.upper()}" for k in missing
-            )
-            raise ConfigurationError(f"storage {self.name!r} ({backend_name} backend) needs {keys}")
-        allow, deny = (lowered(_extension_list(config.get(key))) for key in ("allow", "deny"))
-        max_size = int(config["max_size"]) if config.get("max_size") else None
-        state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config), allow, deny, max_size)
+        backends = available_backends()
+        settings = STORAGE_SETTINGS + backend_cls.settings
+        if backend_cls.declares_settings:
+            known = {setting.name for setting in settings}
+            unknown_keys(app.config, self.name, backend_name, backends, known, settings_anywhere)
+        config = storage_settings(app.config, self.name, backend_name, backends, defaults)
+        config = resolve(settings, self.name, config, f"{backend_name} backend")
+        backend = backend_cls(self.name, config)
+        allow, deny = (lowered(backend.config.get(key) or ()) for key in ("allow", "deny"))
+        bound = _Bound(backend.config, backend, allow, deny, backend.config.get("max_size") or None)
+        state(app).bound[self.name] = bound
 
     def _bound(self) -> _Bound:
         """This storage's settings and backend on the current app (called by every operation)."""
@@ -353,13 +354,6 @@ class Storage:
             raise
         except Exception as exc:
             raise FSError(f"storage {self.name!r} is not reachable: {exc}") from exc
-
-
-def _extension_list(value: Any) -> Any:
-    """An ALLOW/DENY setting as extensions: a list, ALL/AllExcept, or a string like ``'pdf, epub'``."""
-    if not value:
-        return ()
-    return value.replace(",", " ").split() if isinstance(value, str) else value
 
 
 def _view_url(storage: str, filename: str, external: bool) -> str:

@@ -71,6 +71,9 @@ _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 _NO_BUCKET = {"NoSuchBucket", "NotFound", "404"}
 _EXISTS = {"PreconditionFailed", "412"}
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403"}
+#: Headers and ``Server`` names by which S3-compatible servers are known even in a body-less error.
+_S3_HEADERS = ("x-amz", "x-goog-", "x-guploader-")
+_S3_SERVERS = ("amazons3", "minio", "ceph", "cloudflare", "garage", "seaweed")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: ``save(headers=...)`` names that are S3 object parameters; other names are user metadata.
 HEADER_PARAMS = {
@@ -241,11 +244,14 @@ class S3Backend(BaseBackend):
     def _not_s3(self, exc: ClientError) -> bool:
         """Whether an error came from a configured endpoint that is not an S3 server at all (a web
         server answering 404 would otherwise read as a missing bucket): S3 servers send an XML error
-        code, or ``x-amz-*`` headers (AWS, MinIO, Ceph, moto, Swift's s3api)."""
+        code, or request-id headers of their own (AWS, MinIO, Ceph, R2, moto, Swift's s3api)."""
         if not self.config.get("endpoint") or not _code(exc).isdigit():
             return False
         headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        return not any(name.lower().startswith("x-amz-") for name in headers)
+        server = str(headers.get("server", "")).lower()
+        return not (
+            any(name.lower().startswith(_S3_HEADERS) for name in headers) or any(s in server for s in _S3_SERVERS)
+        )
 
     @property
     def _where(self) -> str:
