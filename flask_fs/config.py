@@ -22,7 +22,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,10 +320,15 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-#: Global settings read by ``init_app`` (not per storage), with their defaults.
-GLOBAL_DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in GLOBAL_SETTINGS}
 #: Global keys that are not layered into storages (they configure the extension itself).
 _GLOBAL_ONLY = frozenset(setting.name for setting in GLOBAL_SETTINGS) - {"FS_URL"}
+
+
+def resolve_globals(app_config: MutableMapping[str, Any]) -> None:
+    """Fill in the global settings' defaults and convert the values given (``FS_SERVE = 'false'``)."""
+    for setting in GLOBAL_SETTINGS:
+        value = app_config.get(setting.name)
+        app_config[setting.name] = setting.default if value is None else setting.coerce(value, setting.name)
 
 
 class Config(dict):

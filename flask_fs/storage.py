@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - older or future Flask
 
 from . import names
 from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend, settings_anywhere
-from .config import GLOBAL_DEFAULTS, STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
+from .config import STORAGE_SETTINGS, Config, join_url, resolve, resolve_globals, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FileTooLarge, FSError, UnauthorizedFileType
 from .files import DEFAULTS, All, AllExcept, extension, lowered
 
@@ -401,8 +401,7 @@ class _LimitedReader(io.RawIOBase):
 
 def init_app(app: Flask, *storages: Storage) -> None:
     """Set up flask_fs on ``app``: global defaults, the ``fs`` blueprint, and these storages."""
-    for key, value in GLOBAL_DEFAULTS.items():
-        app.config.setdefault(key, value)
+    resolve_globals(app.config)
     if app.config["FS_SERVE"] is None:
         app.config["FS_SERVE"] = app.debug
     if not app.config["FS_ROOT"]:
