@@ -19,8 +19,8 @@ from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from . import intake, names, signals
-from .backends import BaseBackend, available_backends, load_backend
-from .config import Config, join_url, storage_settings
+from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
+from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedWriter, spooled, too_large
@@ -68,11 +68,11 @@ class BoundStorage:
         self.config = config
         self.backend = backend
         self._view_url = view_url
-        self.allow = lowered(_extension_list(config.get("allow")))
-        self.deny = lowered(_extension_list(config.get("deny")))
-        self.max_size = int(config["max_size"]) if config.get("max_size") else None
+        self.allow = lowered(config.get("allow") or ())
+        self.deny = lowered(config.get("deny") or ())
+        self.max_size: int | None = config.get("max_size") or None
         check = config.get("check_content")
-        self.check_content = _only_images(declaration.extensions, self.allow) if check is None else _flag(check)
+        self.check_content = _only_images(declaration.extensions, self.allow) if check is None else bool(check)
 
     def __repr__(self) -> str:
         return f"<BoundStorage {self.name!r} on {self.config.get('backend')}>"
@@ -305,24 +305,19 @@ def bind(
         backend_cls = load_backend(backend_name)
     except ConfigurationError as exc:
         raise ConfigurationError(f"storage {name!r}: {backend_key} = {backend_name!r}: {exc}") from exc
-    defaults = dict(backend_cls.defaults)
+    defaults: dict[str, Any] = {}
     if backend_name == "local":
         root = settings.get("FS_ROOT") or local_root
         if root:
             defaults["root"] = os.path.join(root, name)
-    config = storage_settings(settings, name, backend_name, available_backends(), defaults)
-    missing = [key for key in backend_cls.required if config.get(key) in (None, "")]
-    if missing:
-        keys = ", ".join(f"{name.upper()}_FS_{k.upper()} or FS_{backend_name.upper()}_{k.upper()}" for k in missing)
-        raise ConfigurationError(f"storage {name!r} ({backend_name} backend) needs {keys}")
-    return BoundStorage(declaration, config, backend_cls(name, config), view_url)
-
-
-def _extension_list(value: Any) -> Any:
-    """An ALLOW/DENY setting as extensions: a list, ALL/AllExcept, or a string like ``'pdf, epub'``."""
-    if not value:
-        return ()
-    return value.replace(",", " ").split() if isinstance(value, str) else value
+    backends = available_backends()
+    declared = STORAGE_SETTINGS + backend_cls.settings
+    if backend_cls.declares_settings:
+        unknown_keys(settings, name, backend_name, backends, {setting.name for setting in declared}, settings_anywhere)
+    config = storage_settings(settings, name, backend_name, backends, defaults)
+    config = resolve(declared, name, config, f"{backend_name} backend")
+    backend = backend_cls(name, config)
+    return BoundStorage(declaration, backend.config, backend, view_url)
 
 
 def _only_images(extensions: Any, allow: Any) -> bool:
@@ -331,9 +326,3 @@ def _only_images(extensions: Any, allow: Any) -> bool:
         return False
     accepted = set(extensions) | set(allow)
     return bool(accepted) and accepted <= _IMAGE_EXTENSIONS
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)

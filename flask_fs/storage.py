@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - older or future Flask
 from . import bound as _bound_module
 from .backends import BaseBackend
 from .bound import BoundStorage, ViewURL, bind
-from .config import GLOBAL_DEFAULTS, Config
+from .config import Config, resolve_globals
 from .errors import ConfigurationError, FSError
 from .files import DEFAULTS, All, AllExcept, extension, lowered
 from .streams import CHUNK_SIZE
@@ -87,8 +87,8 @@ class Storage:
     def configure(self, app: Flask) -> None:
         """Bind this storage to ``app``'s settings (see :mod:`flask_fs.config`); replaces an earlier binding.
 
-        Raises ConfigurationError, naming the setting to fix, for an unknown backend or a missing
-        required setting.
+        Raises ConfigurationError, naming the setting as the user wrote it, for an unknown backend or
+        setting, a missing required setting or a value of the wrong type.
         """
         bindings = state(app).bound
         previous = bindings.get(self.name)
@@ -294,8 +294,7 @@ def _view_url_builder(app: Flask) -> ViewURL:
 
 def init_app(app: Flask, *storages: Storage) -> None:
     """Set up flask_fs on ``app``: global defaults, the ``fs`` blueprint, and these storages."""
-    for key, value in GLOBAL_DEFAULTS.items():
-        app.config.setdefault(key, value)
+    resolve_globals(app.config)
     if app.config["FS_SERVE"] is None:
         app.config["FS_SERVE"] = app.debug
     if not app.config["FS_ROOT"]:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import io
 import mimetypes
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import IO, Any, BinaryIO
 
 from .. import serving
+from ..config import STORAGE_NAME, Config, Setting, resolve
 from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
 from ..serving import ServedFile
 from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, copy_stream, skip
@@ -31,6 +33,7 @@ __all__ = [
     "BaseBackend",
     "RangedReader",
     "ServedFile",
+    "Setting",
     "SpooledWriter",
     "available_backends",
     "copy_stream",
@@ -46,17 +49,43 @@ Content = bytes | str
 class BaseBackend:
     """Stores files for one storage. ``config`` holds that storage's resolved settings."""
 
+    #: This backend's settings, declared once (:class:`~flask_fs.config.Setting`): their defaults are
+    #: filled in and their values converted whether the backend is built by a Storage or directly.
+    settings: tuple[Setting, ...] = ()
     #: Settings without which the backend cannot work: ``init_app`` fails early when one is unset.
+    #: Derived from :attr:`settings`; older backends may still set it (and :attr:`defaults`) instead.
     required: tuple[str, ...] = ()
-    #: Default values of this backend's settings (lower-case keys).
+    #: Default values of this backend's settings (lower-case keys); derived from :attr:`settings` too.
     defaults: Mapping[str, Any] = {}
+    #: Whether the class declares its :attr:`settings` (else only what ``defaults``/``required`` name
+    #: is known, and keys it does not name are not reported as unknown).
+    declares_settings: bool = False
     #: Whether ``save(..., headers=...)`` stores the headers and the server sends them back with the
     #: file (object stores); backends without it accept ``headers`` and ignore them.
     keeps_headers: bool = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep :attr:`settings`, :attr:`defaults` and :attr:`required` consistent, whichever the class set."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        declared = {setting.name: setting for setting in cls.settings}
+        if "settings" in own:
+            cls.declares_settings = True
+        else:  # an older backend: its defaults and required keys are its settings, of any type
+            for key, value in own.get("defaults", {}).items():
+                declared[key] = replace(declared.get(key, Setting(key, None)), default=value)
+            for key in own.get("required", ()):
+                declared[key] = replace(declared.get(key, Setting(key, None)), required=True)
+        cls.settings = tuple(declared.values())
+        cls.defaults = {s.name: s.default for s in cls.settings if s.default not in (None, STORAGE_NAME)}
+        cls.required = tuple(s.name for s in cls.settings if s.required)
+
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        """``config``: the storage's settings, a Config or a plain dict, all or some of them (the
+        defaults are filled in, values converted; ConfigurationError for a bad or missing one)."""
         self.name = name
-        self.config = config
+        label = f"{config.get('backend') or type(self).__name__} backend"
+        self.config: Config = resolve(self.settings, name, config, label)
 
     # -- required -------------------------------------------------------------------------------
 
@@ -240,3 +269,18 @@ def load_backend(name: str) -> type[BaseBackend]:
 def file_not_found(filename: str) -> FileNotFound:
     """The error every backend raises for a missing file."""
     return FileNotFound(f"no file named {filename!r}")
+
+
+def settings_anywhere() -> set[str] | None:
+    """Every setting name that some installed backend reads, or None when that cannot be told (a
+    backend fails to import, or does not declare its settings)."""
+    names: set[str] = set()
+    for name in available_backends():
+        try:
+            cls = load_backend(name)
+        except ConfigurationError:
+            return None
+        if not cls.declares_settings:
+            return None
+        names.update(setting.name for setting in cls.settings)
+    return names
