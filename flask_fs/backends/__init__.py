@@ -103,7 +103,7 @@ class BaseBackend:
             stream = self.open_read(filename)
             return stream if mode == "rb" else io.TextIOWrapper(stream, **kwargs)
         writer = SpooledWriter(lambda f: self.save(f, filename, overwrite=mode[0] == "w"))
-        return writer if mode.endswith("b") else io.TextIOWrapper(writer, **kwargs)
+        return writer if mode.endswith("b") else _TextWriter(writer, **kwargs)
 
     def read(self, filename: str) -> bytes:
         """The whole content, as bytes."""
@@ -219,6 +219,15 @@ class SpooledWriter(io.BufferedIOBase):
         finally:
             self._spool.close()
             super().close()
+
+
+class _TextWriter(io.TextIOWrapper):
+    """A text writer over a SpooledWriter that also discards the content when its ``with`` fails."""
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None:
+            self.buffer.__exit__(exc_type, *rest)  # discards; this wrapper is closed with its buffer
+        self.close()
 
 
 class RangedReader(io.RawIOBase):
