@@ -7,7 +7,12 @@ one, so their allocations would count.
 
 from __future__ import annotations
 
+import functools
+
+import mongomock
+import pymongo
 import pytest
+from mongomock.store import ServerStore
 
 from flask_fs.testing import BackendContract
 from tests.backends.conftest import backend_settings, unique
@@ -43,15 +48,27 @@ class TestS3OnSwift(BackendContract):
 class TestSwift(BackendContract):
     backend_config = config_for("swift")
 
+    @pytest.mark.xfail(reason="Swift checks If-None-Match: * when a PUT starts: concurrent PUTs may all pass it")
+    def test_threads_saving_one_name_exactly_one_wins(self, backend, second_backend):
+        super().test_threads_saving_one_name_exactly_one_wins(backend, second_backend)
+
 
 class TestGridFsOnMongomock(BackendContract):
-    backend_config = config_for("gridfs-mongomock")
     memory_bound = None
+    readers_may_fail_during_overwrite = True
+
+    @pytest.fixture
+    def backend_config(self, request, monkeypatch):
+        settings = backend_settings(request, "gridfs-mongomock")
+        # One mongomock server for every client, as with MongoDB (each client has its own otherwise).
+        monkeypatch.setattr(pymongo, "MongoClient", functools.partial(mongomock.MongoClient, _store=ServerStore()))
+        return settings
 
 
 class TestGridFsOnMongoDB(BackendContract):
     backend_config = config_for("gridfs-mongodb")
     memory_bound = None  # pymongo batches up to 48 MB of chunks per insert
+    readers_may_fail_during_overwrite = True
 
 
 class TestMemory(BackendContract):
