@@ -34,7 +34,7 @@ from .backends import CHUNK_SIZE, BaseBackend
 from .files import ALL
 from .storage import Storage, init_app, state
 
-__all__ = ["BackendContract", "fs_memory", "use_memory_backend"]
+__all__ = ["BackendContract", "fs_memory", "restore_backends", "use_memory_backend"]
 
 
 # -- in-memory storages for an app's tests ------------------------------------------------------
