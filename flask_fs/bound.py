@@ -9,7 +9,6 @@ explicitly, for an app (``images.bind(app)``) or from plain settings
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +22,7 @@ from .backends import BaseBackend, available_backends, load_backend, settings_an
 from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
-from .streams import CHUNK_SIZE, LimitedWriter, spooled, too_large
+from .streams import CHUNK_SIZE, LimitedWriter, TextWriter, spooled, too_large
 
 __all__ = ["BoundStorage", "Declaration", "bind"]
 
@@ -207,7 +206,7 @@ class BoundStorage:
             return self.backend.open(filename, mode, **kwargs)
         binary = mode if mode.endswith("b") else mode + "b"
         writer = LimitedWriter(self.backend.open(filename, binary), self.max_size, repr(self.name))
-        return writer if binary == mode else io.TextIOWrapper(writer, **kwargs)
+        return writer if binary == mode else TextWriter(writer, **kwargs)
 
     def delete(self, filename: str) -> None:
         """Delete this one file; deleting a missing file does nothing."""

@@ -62,6 +62,15 @@ class SpooledWriter(io.BufferedIOBase):
             super().close()
 
 
+class TextWriter(io.TextIOWrapper):
+    """A text writer whose failed ``with`` block discards the content, like its binary writer's."""
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None:
+            self.buffer.__exit__(exc_type, *rest)  # discards; this wrapper is closed with its buffer
+        self.close()
+
+
 class RangedReader(io.RawIOBase):
     """A remote object as a seekable binary file, over streamed (ranged) GETs.
 

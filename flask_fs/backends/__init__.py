@@ -25,7 +25,7 @@ from .. import serving
 from ..config import STORAGE_NAME, Config, Setting, resolve
 from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
 from ..serving import ServedFile
-from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, copy_stream, skip
+from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, TextWriter, copy_stream, skip
 
 __all__ = [
     "CHUNK_SIZE",
@@ -142,7 +142,7 @@ class BaseBackend:
             stream = self.open_read(filename)
             return stream if mode == "rb" else io.TextIOWrapper(stream, **kwargs)
         writer = SpooledWriter(lambda f: self.save(f, filename, overwrite=mode[0] == "w"))
-        return writer if mode.endswith("b") else io.TextIOWrapper(writer, **kwargs)
+        return writer if mode.endswith("b") else TextWriter(writer, **kwargs)
 
     def read(self, filename: str) -> bytes:
         """The whole content, as bytes."""
