@@ -8,15 +8,14 @@ files), ``check [STORAGE...]`` (is each server reachable with its credentials?) 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import FSError
+from .static.cli import publish_command
 from .storage import by_name, state
 
 cli = AppGroup("fs", help="File storages: list them, check them, publish the static files.")
@@ -85,44 +84,4 @@ def check_command(names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-@cli.command("publish")
-@click.option("--dry-run", is_flag=True, help="Only list what would be uploaded and deleted.")
-@click.option("--delete", is_flag=True, help="Delete published files that no longer exist locally.")
-@click.option("--verify", is_flag=True, help="Also check the storage for files changed or deleted there.")
-@click.option("--force", is_flag=True, help="Upload every file, changed or not.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar, only the summary.")
-def publish_command(dry_run: bool, delete: bool, verify: bool, force: bool, quiet: bool) -> None:
-    """Upload the app's static files (and its blueprints') to the static storage."""
-    from .static import PublishError, StaticFiles, publishing
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _errors():
-        planned = StaticFiles.plan(app, delete=delete, verify=verify, force=force)
-        if dry_run:
-            result = publishing.dry_run(planned)
-            for upload in sorted(planned.uploads, key=lambda u: u.name):
-                click.echo(f"upload  {upload.name}  ({upload.reason})")
-            for name in planned.deletes:
-                click.echo(f"delete  {name}")
-            click.echo(f"dry run: {result.summary()}")
-            return
-        total = len(planned.uploads) + len(planned.deletes)
-        try:
-            if quiet or not total:
-                result = publishing.apply(app, planned)
-            else:
-                with click.progressbar(length=total, label="publishing", show_pos=True) as bar:
-                    result = publishing.apply(app, planned, _advance(bar))
-        except PublishError as exc:
-            for name, error in sorted(exc.result.failed.items()):
-                click.echo(f"failed  {name}: {error}", err=True)
-            click.echo(exc.result.summary())
-            raise
-    click.echo(result.summary())
-
-
-def _advance(bar: Any) -> Callable[[str, str], None]:
-    def progress(action: str, name: str) -> None:
-        bar.update(1)
-
-    return progress
+cli.add_command(publish_command)  # defined with static publishing (flask_fs.static.cli)

@@ -98,25 +98,25 @@ class Storage:
 
     # -- configuration ------------------------------------------------------------------------------
 
-    def configure(self, app: Flask) -> None:
+    def configure(self, app: Flask, source: Mapping[str, Any] | None = None) -> None:
         """Resolve this storage's settings on ``app`` and create its backend (see :mod:`flask_fs.config`).
 
-        Raises ConfigurationError, naming the setting to fix, for an unknown backend or a missing
-        required setting.
+        The settings are read from ``source`` when given instead of ``app.config`` (e.g. the app's
+        config with derived keys layered on top, leaving ``app.config`` as it is). Raises
+        ConfigurationError, naming the setting to fix, for an unknown backend or a missing required setting.
         """
+        source = app.config if source is None else source
         own_key = f"{self.name.upper()}_FS_BACKEND"
-        backend_key = own_key if app.config.get(own_key) else "FS_BACKEND"
-        backend_name = app.config.get(backend_key) or "local"
+        backend_key = own_key if source.get(own_key) else "FS_BACKEND"
+        backend_name = source.get(backend_key) or "local"
         try:
             backend_cls = load_backend(backend_name)
         except ConfigurationError as exc:
             raise ConfigurationError(f"storage {self.name!r}: {backend_key} = {backend_name!r}: {exc}") from exc
         defaults = dict(backend_cls.defaults)
         if backend_name == "local":
-            defaults["root"] = os.path.join(
-                app.config.get("FS_ROOT") or os.path.join(app.instance_path, "fs"), self.name
-            )
-        config = storage_settings(app.config, self.name, backend_name, available_backends(), defaults)
+            defaults["root"] = os.path.join(source.get("FS_ROOT") or os.path.join(app.instance_path, "fs"), self.name)
+        config = storage_settings(source, self.name, backend_name, available_backends(), defaults)
         missing = [key for key in backend_cls.required if config.get(key) in (None, "")]
         if missing:
             keys = ", ".join(
