@@ -3,6 +3,7 @@ storage, URLs in rendered templates. The Flask-S3 compatible API is tested in te
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
@@ -135,6 +136,21 @@ def test_unchanged_second_run_uploads_nothing_then_only_changes(site, s3):
     assert third.reasons == {"static/css/app.css": "changed", "static/new.txt": "new"}
     assert client.get_object(Bucket=bucket, Key="static/css/app.css")["Body"].read() == b"body { color: blue }"
     assert client.head_object(Bucket=bucket, Key="static/js/app.js")["LastModified"] == before
+
+
+def test_app_config_is_left_as_written(site, moto):
+    app = site_app(site, FS_STATIC_GZIP=True, FS_STATIC_HEADERS={"X-Team": "web"}, **moto)
+    before = copy.deepcopy(dict(app.config))
+    StaticFiles(app)
+    publish(app)
+    render(app)
+    StaticFiles(app)
+    publish(app, verify=True, delete=True)
+    assert sorted(app.config) == sorted(before)
+    for key, value in before.items():
+        assert app.config[key] == value, key
+    head = s3_client(moto).head_object(Bucket=moto["ASSETS_FS_BUCKET"], Key="static/css/app.css")
+    assert head["ContentEncoding"] == "gzip" and head["Metadata"]["x-team"] == "web"
 
 
 def test_changed_headers_upload_again(site, moto):
