@@ -213,6 +213,13 @@ def test_create_all_arguments_are_for_that_call_only(site, moto, client):
     assert dict(app.config) == before
 
 
+def test_create_all_without_a_bucket_says_which_setting_to_give(site, moto):
+    app = site_app(site, FS_S3_ENDPOINT=moto["ASSETS_FS_ENDPOINT"], AWS_ACCESS_KEY_ID="testing")
+    message = r"^no bucket to publish to: set FLASKS3_BUCKET_NAME \(or ASSETS_FS_BUCKET\) or pass bucket_name$"
+    with pytest.raises(fs.ConfigurationError, match=message):
+        create_all(app, password="testing")
+
+
 def test_create_all_with_old_setting_names(site, moto, client):
     app = site_app(
         site, S3_BUCKET_NAME=moto["ASSETS_FS_BUCKET"], S3_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",

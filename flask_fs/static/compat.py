@@ -77,8 +77,14 @@ def create_all(
             filter=re.compile(filepath_filter_regex) if filepath_filter_regex else bound.settings.filter,
         )
         target = bound.target(app)
+        backend = target.backend
+        if backend.config.get("backend") == "s3" and not backend.config.get("bucket"):
+            bucket_key = f"{name.upper()}_FS_BUCKET"
+            raise ConfigurationError(
+                f"no bucket to publish to: set FLASKS3_BUCKET_NAME (or {bucket_key}) or pass bucket_name"
+            )
         if put_bucket_acl:
-            _put_public_bucket_acl(target.backend)
+            _put_public_bucket_acl(backend)
         return publishing.apply(publishing.plan(target, settings))
     finally:
         if keys:  # back to the app's own settings
