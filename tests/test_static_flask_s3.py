@@ -213,6 +213,18 @@ def test_create_all_arguments_are_for_that_call_only(site, moto, client):
     assert dict(app.config) == before
 
 
+def test_create_all_arguments_on_the_app_s_own_storage(site, moto, client):
+    assets = fs.Storage("assets", fs.ALL)
+    app = site_app(site, **moto)
+    fs.init_app(app, assets)
+    StaticFiles(app, storage=assets)
+    other = unique("other")
+    create_all(app, bucket_name=other)
+    assert bucket_keys(client, other) == PUBLISHED | {MANIFEST}
+    assert sorted(publish(app).uploaded) == sorted(PUBLISHED)  # back in the app's bucket
+    assert bucket_keys(client, moto["ASSETS_FS_BUCKET"]) == PUBLISHED | {MANIFEST}
+
+
 def test_create_all_without_a_bucket_says_which_setting_to_give(site, moto):
     app = site_app(site, FS_S3_ENDPOINT=moto["ASSETS_FS_ENDPOINT"], AWS_ACCESS_KEY_ID="testing")
     message = r"^no bucket to publish to: set FLASKS3_BUCKET_NAME \(or ASSETS_FS_BUCKET\) or pass bucket_name$"

@@ -38,6 +38,7 @@ class _State:
     storage: Storage
     flask_s3: bool = False  # set up through Flask-S3's API: its URL rules even without FLASKS3_* settings
     owns_storage: bool = True  # the storage was configured here (else by the app, which keeps it as it is)
+    storage_inputs: dict[str, Any] | None = None  # the settings it was configured from here
     _roots: dict[str, publishing.StaticRoot] | None = None
     _paths: MapAdapter | None = None
     _base: tuple[str | None] | None = None
@@ -149,17 +150,29 @@ def setup(
         owns = registered is None or storage.name not in registered.bound
     source = static_config(app.config, storage.name, flask_s3=flask_s3, backend=owns)
     settings = Settings.from_config(source).replace(storage=storage.name)
-    if owns or overrides:
+    inputs = None
+    overridden_before = previous is not None and previous.storage is storage and previous.storage_inputs is not None
+    if owns or overrides or overridden_before:
         if registered is None:  # flask_fs itself is not set up: only what the storage needs
             registered = app.extensions["fs"] = FSState()
         registered.storages.setdefault(storage.name, storage)
-        storage.configure(app, ChainMap(dict(overrides), source) if overrides else source)
+        settings_in = ChainMap(dict(overrides), source) if overrides else source
+        inputs = _storage_inputs(settings_in, storage.name)
+        unchanged = previous is not None and previous.storage is storage and previous.storage_inputs == inputs
+        if not unchanged or storage.name not in registered.bound:
+            storage.configure(app, settings_in)
+        # else: same settings, so the backend is kept, with its client and connections
         if registered.bound[storage.name].config.get("backend") == "local" and "fs" not in app.blueprints:
             init_app(app)  # local files are served by the fs view
-    state = app.extensions[EXTENSION_KEY] = _State(settings, storage, flask_s3, owns)
+    state = app.extensions[EXTENSION_KEY] = _State(settings, storage, flask_s3, owns, inputs)
     if templates and settings.active:
         app.jinja_env.globals["url_for"] = url_for
     return state
+
+
+def _storage_inputs(source: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The settings a storage's configuration reads (to tell when it must be configured again)."""
+    return {key: value for key, value in source.items() if key.startswith(("FS_", f"{name.upper()}_FS_"))}
 
 
 class StaticFiles:
