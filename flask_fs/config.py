@@ -364,6 +364,10 @@ class Config(dict):
             return self._origins[key]
         return f"{self._prefixes[0]}{key.upper()}" if self._prefixes else key
 
+    def given(self, key: str) -> bool:
+        """Whether the user set ``key`` (under any of its names), as opposed to a default filling it."""
+        return key in self._origins
+
     def names_to_set(self, key: str) -> str:
         """Where an unset ``key`` can be given: ``FILES_FS_ROOT or FS_LOCAL_ROOT``, or just ``root``."""
         return " or ".join(prefix + key.upper() for prefix in self._prefixes) or key

@@ -84,15 +84,19 @@ class Storage:
 
     # -- binding -----------------------------------------------------------------------------------
 
-    def configure(self, app: Flask) -> None:
+    def configure(self, app: Flask, source: Mapping[str, Any] | None = None) -> None:
         """Bind this storage to ``app``'s settings (see :mod:`flask_fs.config`); replaces an earlier binding.
 
-        Raises ConfigurationError, naming the setting as the user wrote it, for an unknown backend or
+        The settings are read from ``source`` when given instead of ``app.config`` (e.g. the app's
+        config with derived keys layered on top, leaving ``app.config`` as it is). Raises
+        ConfigurationError, naming the setting as the user wrote it, for an unknown backend or
         setting, a missing required setting or a value of the wrong type.
         """
+        source = app.config if source is None else source
         bindings = state(app).bound
         previous = bindings.get(self.name)
-        bindings[self.name] = bind(self, app.config, os.path.join(app.instance_path, "fs"), _view_url_builder(app))
+        local_root = os.path.join(app.instance_path, "fs")
+        bindings[self.name] = bind(self, source, local_root, _view_url_builder(app))
         if previous is not None:
             previous.close()
 

@@ -1,17 +1,24 @@
-"""``flask fs publish``: the static publishing command of ``flask fs`` (see :mod:`flask_fs.cli`)."""
+"""``flask fs publish``: the static publishing command, registered in the ``flask fs`` group."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import click
-from flask import current_app
+from flask import Flask, current_app
 
 from ..cli import with_app
 from . import publishing
-from .ext import StaticFiles
-from .publishing import PublishError
+from .ext import EXTENSION_KEY, _state_for
+from .settings import DEFAULTS, uses_flask_s3
+
+
+def configured(app: Flask) -> bool:
+    """Whether static publishing is set up on ``app`` (StaticFiles, FlaskS3) or has settings: ``FS_STATIC_*``,
+    Flask-S3's, or the target storage's (``ASSETS_FS_*``)."""
+    config = app.config
+    storage = str(config.get("FS_STATIC_STORAGE") or DEFAULTS["FS_STATIC_STORAGE"]).upper() + "_FS_"
+    own = ("FS_STATIC_", storage)
+    return EXTENSION_KEY in app.extensions or uses_flask_s3(config) or any(key.startswith(own) for key in config)
+
 
 commands = click.Group("static commands")
 
@@ -26,32 +33,34 @@ commands = click.Group("static commands")
 def publish_command(dry_run: bool, delete: bool, verify: bool, force: bool, quiet: bool) -> None:
     """Upload the app's static files (and its blueprints') to the static storage."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    planned = StaticFiles.plan(app, delete=delete, verify=verify, force=force)
+    if not configured(app):
+        raise click.ClickException(
+            f"static publishing is not configured on app {app.name!r}: "
+            "use StaticFiles(app) or FlaskS3(app), or set FS_STATIC_* or FLASKS3_* settings"
+        )
+    result = _publish(app, dry_run, delete, verify, force, quiet)
+    click.echo(("dry run: " if result.dry_run else "") + result.summary())
+
+
+def _publish(
+    app: Flask, dry_run: bool, delete: bool, verify: bool, force: bool, quiet: bool
+) -> publishing.PublishResult:
+    _, bound = _state_for(app)
+    planned = publishing.plan(bound.target(app), bound.settings, delete=delete, verify=verify, force=force)
     if dry_run:
-        result = publishing.dry_run(planned)
         for upload in sorted(planned.uploads, key=lambda u: u.name):
             click.echo(f"upload  {upload.name}  ({upload.reason})")
         for name in planned.deletes:
             click.echo(f"delete  {name}")
-        click.echo(f"dry run: {result.summary()}")
-        return
+        return publishing.dry_run(planned)
     total = len(planned.uploads) + len(planned.deletes)
     try:
         if quiet or not total:
-            result = publishing.apply(app, planned)
-        else:
-            with click.progressbar(length=total, label="publishing", show_pos=True) as bar:
-                result = publishing.apply(app, planned, _advance(bar))
-    except PublishError as exc:
+            return publishing.apply(planned)
+        with click.progressbar(length=total, label="publishing", show_pos=True) as bar:
+            return publishing.apply(planned, lambda action, name: bar.update(1))
+    except publishing.PublishError as exc:
         for name, error in sorted(exc.result.failed.items()):
             click.echo(f"failed  {name}: {error}", err=True)
         click.echo(exc.result.summary())
         raise
-    click.echo(result.summary())
-
-
-def _advance(bar: Any) -> Callable[[str, str], None]:
-    def progress(action: str, name: str) -> None:
-        bar.update(1)
-
-    return progress
