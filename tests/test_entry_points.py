@@ -80,7 +80,7 @@ def third_party(tmp_path, monkeypatch):
 
 
 def test_our_backends_are_registered():
-    assert {"local", "s3", "swift", "gridfs"} <= set(available_backends())
+    assert {"local", "s3", "swift", "gridfs", "memory"} <= set(available_backends())
     assert load_backend("local").__name__ == "LocalBackend"
 
 
