@@ -27,7 +27,7 @@ THIRD_PARTY = textwrap.dedent(
     BUCKETS = {}
 
 
-    class MemoryBackend(BaseBackend):
+    class RamBackend(BaseBackend):
         required = ("bucket",)
         defaults = {"greeting": "hello"}
 
@@ -65,38 +65,38 @@ THIRD_PARTY = textwrap.dedent(
 
 @pytest.fixture
 def third_party(tmp_path, monkeypatch):
-    """Install distribution 'flask-fs-memory' the way pip lays it out: a package and its .dist-info."""
+    """Install distribution 'flask-fs-ram' the way pip lays it out: a package and its .dist-info."""
     site = tmp_path / "site-packages"
-    (site / "fs_memory").mkdir(parents=True)
-    (site / "fs_memory" / "__init__.py").write_text(THIRD_PARTY)
-    info = site / "flask_fs_memory-1.0.dist-info"
+    (site / "fs_ram").mkdir(parents=True)
+    (site / "fs_ram" / "__init__.py").write_text(THIRD_PARTY)
+    info = site / "flask_fs_ram-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flask-fs-memory\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[fs.backend]\nmemory = fs_memory:MemoryBackend\n")
-    (info / "top_level.txt").write_text("fs_memory\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flask-fs-ram\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[fs.backend]\nram = fs_ram:RamBackend\n")
+    (info / "top_level.txt").write_text("fs_ram\n")
     monkeypatch.syspath_prepend(str(site))
     yield
-    sys.modules.pop("fs_memory", None)
+    sys.modules.pop("fs_ram", None)
 
 
 def test_our_backends_are_registered():
-    assert {"local", "s3", "swift", "gridfs"} <= set(available_backends())
+    assert {"local", "s3", "swift", "gridfs", "memory"} <= set(available_backends())
     assert load_backend("local").__name__ == "LocalBackend"
 
 
 def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_party):
     backends = available_backends()
-    assert "memory" in backends
-    assert backends["memory"].dist.name == "flask-fs-memory"
-    app = make_app(tmp_path, FS_BACKEND="memory", FS_MEMORY_BUCKET="shared", AVATARS_FS_BUCKET="faces")
+    assert "ram" in backends
+    assert backends["ram"].dist.name == "flask-fs-ram"
+    app = make_app(tmp_path, FS_BACKEND="ram", FS_RAM_BUCKET="shared", AVATARS_FS_BUCKET="faces")
     files, avatars = fs.Storage("files", fs.ALL), fs.Storage("avatars", fs.IMAGES)
     fs.init_app(app, files, avatars)
     with app.test_request_context():
-        assert type(files.backend).__name__ == "MemoryBackend"
+        assert type(files.backend).__name__ == "RamBackend"
         assert files.config == {
             "bucket": "shared",
             "greeting": "hello",
-            "backend": "memory",
+            "backend": "ram",
             "signed_url_expires": 3600,
         }
         assert avatars.config.bucket == "faces"
@@ -117,25 +117,25 @@ def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_p
 
 
 def test_unknown_backend_lists_installed_ones_including_third_party(tmp_path, third_party):
-    app = make_app(tmp_path, FS_BACKEND="memroy")
+    app = make_app(tmp_path, FS_BACKEND="rma")
     with pytest.raises(fs.ConfigurationError) as error:
         fs.init_app(app, fs.Storage("files"))
-    assert "FS_BACKEND = 'memroy'" in str(error.value)
-    assert "memory" in str(error.value) and "local" in str(error.value)
+    assert "FS_BACKEND = 'rma'" in str(error.value)
+    assert "ram" in str(error.value) and "local" in str(error.value)
 
 
 def test_missing_required_setting_fails_at_init_app_naming_the_keys(tmp_path, third_party):
-    app = make_app(tmp_path, FILES_FS_BACKEND="memory")
+    app = make_app(tmp_path, FILES_FS_BACKEND="ram")
     with pytest.raises(fs.ConfigurationError) as error:
         fs.init_app(app, fs.Storage("files"))
-    assert "FILES_FS_BUCKET" in str(error.value) and "FS_MEMORY_BUCKET" in str(error.value)
+    assert "FILES_FS_BUCKET" in str(error.value) and "FS_RAM_BUCKET" in str(error.value)
 
 
 def test_an_entry_point_that_is_no_backend_is_refused(tmp_path, third_party, monkeypatch):
     info = next((tmp_path / "site-packages").glob("*.dist-info"))
-    (info / "entry_points.txt").write_text("[fs.backend]\nmemory = fs_memory:BUCKETS\nbroken = fs_nowhere:X\n")
+    (info / "entry_points.txt").write_text("[fs.backend]\nram = fs_ram:BUCKETS\nbroken = fs_nowhere:X\n")
     with pytest.raises(fs.ConfigurationError, match="does not name a BaseBackend"):
-        load_backend("memory")
+        load_backend("ram")
     with pytest.raises(fs.ConfigurationError, match="cannot be imported") as error:
         fs.init_app(make_app(tmp_path, FS_BACKEND="broken"), fs.Storage("files"))
     assert isinstance(error.value.__cause__.__cause__, ImportError)
