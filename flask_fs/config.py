@@ -447,11 +447,12 @@ def unknown_keys(
             everything = known_anywhere() if everything is None else everything
             if everything is None or setting in everything:
                 continue
-        candidates = [prefix + known_key.upper() for known_key in known]
+        candidates = {prefix + known_key.upper(): known_key for known_key in known}
         if prefix == "FS_":
-            candidates += sorted(_GLOBAL_ONLY | {f"FS_{other.upper()}_" for other in backends})
-        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
-        hint = f"; did you mean {close[0]}?" if close else ""
+            candidates.update({name: name[3:].lower() for name in _GLOBAL_ONLY})
+        by_setting = {setting_name: key_name for key_name, setting_name in sorted(candidates.items())}
+        close = difflib.get_close_matches(setting, by_setting, n=1, cutoff=0.75)
+        hint = f"; did you mean {by_setting[close[0]]}?" if close else ""
         raise ConfigurationError(f"storage {name!r} ({backend} backend): unknown setting {key}{hint}")
 
 
