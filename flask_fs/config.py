@@ -429,8 +429,8 @@ def unknown_keys(
     own, mine = f"{name.upper()}_FS_", f"FS_{backend.upper()}_"
     others = tuple(f"FS_{other.upper()}_" for other in backends)
     everything: Collection[str] | None = None
-    for key in app_config:
-        if not isinstance(key, str):
+    for key, value in app_config.items():
+        if not isinstance(key, str) or value is None:  # None is unset, at any level
             continue
         if key.startswith(own):
             prefix = own
