@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 
@@ -446,3 +447,23 @@ def test_storage_config_masks_secrets_and_passwords_in_urls():
     config = Config(key="k", mongo_url="mongodb://user:pw@db.example.com/site", region="eu")
     assert config.masked() == {"key": "****", "mongo_url": "mongodb://user:****@db.example.com/site", "region": "eu"}
     assert Config(tempurl="t").masked(secrets={"tempurl"}) == {"tempurl": "****"}
+
+
+def test_the_documented_table_lists_every_declared_setting():
+    """docs/configuration.rst renders this table at build time (``.. fs-settings::``), so it lists what the
+    code declares: every key, its type, default and secrecy."""
+    pytest.importorskip("sphinx")
+    spec = importlib.util.spec_from_file_location(
+        "settings_table", os.path.join(os.path.dirname(__file__), "..", "docs", "_ext", "settings_table.py")
+    )
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    text = "\n".join(table.rows(["global", "storage", "local", "s3", "swift", "gridfs"]))
+    for backend in (LocalBackend, S3Backend, SwiftBackend, GridFsBackend):
+        for setting in backend.settings:
+            assert f"``<NAME>_FS_{setting.name.upper()}``" in text
+    for key in ("FS_SERVE", "FS_PREFIX", "FS_ROOT", "FS_BACKEND", "FS_IMAGES_OPTIMIZE", "<NAME>_FS_MAX_SIZE"):
+        assert f"``{key}``" in text
+    row = text.split("``<NAME>_FS_MULTIPART_THRESHOLD``")[1].splitlines()
+    assert row[1:3] == ["     - size", "     - 8 MiB"]
+    assert "Secret: ``flask fs storages`` masks it." in text.split("``<NAME>_FS_SECRET_KEY``")[1].splitlines()[3]
