@@ -152,3 +152,12 @@ def test_keys_of_a_backend_that_declares_no_settings_are_not_reported_unknown(tm
     app.config["OTHER_FS_MAX_SIZE"] = "1MB"  # values of declared settings are still checked
     with pytest.raises(fs.ConfigurationError, match="OTHER_FS_MAX_SIZE = '1MB'"):
         fs.init_app(app, other)
+
+
+def test_a_backend_that_cannot_be_imported_does_not_hide_typos(tmp_path, third_party):
+    """A backend whose extra is missing cannot be used, so its keys do not count (nor stop the check)."""
+    info = next((tmp_path / "site-packages").glob("*.dist-info"))
+    (info / "entry_points.txt").write_text("[fs.backend]\nbroken = fs_nowhere:X\n")
+    app = make_app(tmp_path, FILES_FS_MAX_SIZ=10)
+    with pytest.raises(fs.ConfigurationError, match="unknown setting FILES_FS_MAX_SIZ; did you mean FILES_FS_MAX_SIZE"):
+        fs.init_app(app, fs.Storage("files"))
