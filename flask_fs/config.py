@@ -14,6 +14,13 @@ set at level 1 they are used as given. ``FS_ROOT`` (default ``<instance_path>/fs
 *local* storages only: ``files`` lives in ``<FS_ROOT>/files`` unless ``FILES_FS_ROOT`` says
 otherwise, and storages on other backends never see it. ``FS_SERVE``, ``FS_PREFIX``, ``FS_BACKEND``
 and ``FS_IMAGES_OPTIMIZE`` configure the extension itself and are not layered.
+
+Every setting is declared once, as a :class:`Setting` (name, type, default, secret, required, doc):
+the storage-level ones in :data:`STORAGE_SETTINGS`, the global ones in :data:`GLOBAL_SETTINGS`, each
+backend's in its ``settings`` class attribute. :func:`resolve` fills in defaults and converts values
+(strings from environment variables included); :func:`unknown_keys` reports misspelt keys; the
+documentation's table and ``flask fs storages`` are generated from the same declarations. This module
+needs no Flask: ``app_config`` is any mapping.
 """
 
 from __future__ import annotations
