@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError
+from .files import All, AllExcept
 
 KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
@@ -212,8 +213,6 @@ def _parse_base_url(value: Any) -> str:
 
 
 def _parse_extensions(value: Any) -> Any:
-    from .files import All, AllExcept
-
     if isinstance(value, (All, AllExcept)):
         return value
     if isinstance(value, str):
