@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 from flask import current_app
@@ -77,7 +76,7 @@ def check_command(names: tuple[str, ...]) -> None:
     selected = [by_name(name) for name in names] if names else [storages[n] for n in sorted(storages)]
     failed = 0
     for storage in selected:
-        backend: Any = storage.config.get("backend")
+        backend = storage.config.get("backend")
         try:
             storage.check()
         except FSError as exc:
