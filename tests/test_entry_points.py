@@ -139,3 +139,25 @@ def test_an_entry_point_that_is_no_backend_is_refused(tmp_path, third_party, mon
     with pytest.raises(fs.ConfigurationError, match="cannot be imported") as error:
         fs.init_app(make_app(tmp_path, FS_BACKEND="broken"), fs.Storage("files"))
     assert isinstance(error.value.__cause__.__cause__, ImportError)
+
+
+def test_keys_of_a_backend_that_declares_no_settings_are_not_reported_unknown(tmp_path, third_party):
+    """An older backend (``defaults``/``required`` only) may read keys it does not name: with one installed,
+    flask_fs cannot tell an unknown key from one of its (a storage may move to it), so it reports none."""
+    app = make_app(tmp_path, FILES_FS_BACKEND="memory", FILES_FS_BUCKET="b", FILES_FS_COLOR="red", FS_SHADE="dark")
+    files, other = fs.Storage("files"), fs.Storage("other")
+    fs.init_app(app, files, other)
+    with app.app_context():
+        assert (files.config.color, files.config.greeting, other.config.shade) == ("red", "hello", "dark")
+    app.config["OTHER_FS_MAX_SIZE"] = "1MB"  # values of declared settings are still checked
+    with pytest.raises(fs.ConfigurationError, match="OTHER_FS_MAX_SIZE = '1MB'"):
+        fs.init_app(app, other)
+
+
+def test_a_backend_that_cannot_be_imported_does_not_hide_typos(tmp_path, third_party):
+    """A backend whose extra is missing cannot be used, so its keys do not count (nor stop the check)."""
+    info = next((tmp_path / "site-packages").glob("*.dist-info"))
+    (info / "entry_points.txt").write_text("[fs.backend]\nbroken = fs_nowhere:X\n")
+    app = make_app(tmp_path, FILES_FS_MAX_SIZ=10)
+    with pytest.raises(fs.ConfigurationError, match="unknown setting FILES_FS_MAX_SIZ; did you mean FILES_FS_MAX_SIZE"):
+        fs.init_app(app, fs.Storage("files"))
