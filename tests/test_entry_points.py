@@ -144,7 +144,7 @@ def test_an_entry_point_that_is_no_backend_is_refused(tmp_path, third_party, mon
 def test_keys_of_a_backend_that_declares_no_settings_are_not_reported_unknown(tmp_path, third_party):
     """An older backend (``defaults``/``required`` only) may read keys it does not name: with one installed,
     flask_fs cannot tell an unknown key from one of its (a storage may move to it), so it reports none."""
-    app = make_app(tmp_path, FILES_FS_BACKEND="memory", FILES_FS_BUCKET="b", FILES_FS_COLOR="red", FS_SHADE="dark")
+    app = make_app(tmp_path, FILES_FS_BACKEND="ram", FILES_FS_BUCKET="b", FILES_FS_COLOR="red", FS_SHADE="dark")
     files, other = fs.Storage("files"), fs.Storage("other")
     fs.init_app(app, files, other)
     with app.app_context():
