@@ -90,13 +90,18 @@ _KEPT = (
 )
 
 
+def _known_type(content_type: str | None) -> str | None:
+    """A stored Content-Type, or None for S3's ``binary/octet-stream`` (what S3 records when none was given)."""
+    return None if content_type in (None, "", "binary/octet-stream") else content_type
+
+
 class S3Backend(BaseBackend):
     """An S3 bucket (or a folder of one) holding one storage's files."""
 
     keeps_headers = True
     defaults = {
         "prefix": "",
-        "create_bucket": False,
+        "create_bucket": True,
         "acl": None,
         "object_params": {},
         "conditional_writes": True,
@@ -110,6 +115,7 @@ class S3Backend(BaseBackend):
 
     def __init__(self, name: str, config: Any) -> None:
         super().__init__(name, config)
+        config = self.config
         self.bucket: str = config.get("bucket") or name
         self.prefix: str = (config.get("prefix") or "").strip("/")
         if config.get("addressing_style") not in (None, "path", "virtual", "auto"):
@@ -132,6 +138,11 @@ class S3Backend(BaseBackend):
         self._client: Any = None
         self._transfer: TransferManager | None = None
         self._bucket_checked = False
+        if config["create_bucket"]:  # as Flask-FS: the bucket exists once the backend is built
+            try:
+                self._ready()
+            except FSError as exc:  # server down, no permission...: the first operation retries and reports it
+                logger.warning("S3 bucket %r could not be checked or created yet: %s", self.bucket, exc)
 
     # -- connection ----------------------------------------------------------------------------------
 
@@ -261,7 +272,7 @@ class S3Backend(BaseBackend):
         return {
             "checksum": f"sha256:{digest}" if _SHA256.fullmatch(digest) else f"etag:{etag}",
             "size": head["ContentLength"],
-            "mime": head.get("ContentType") or self.guess_type(filename),
+            "mime": _known_type(head.get("ContentType")) or self.guess_type(filename),
             "modified": head["LastModified"],
         }
 
@@ -412,7 +423,14 @@ class S3Backend(BaseBackend):
     def delete(self, filename: str) -> None:
         s3 = self._ready()
         with self._errors(filename):
-            s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
+            if self.exists(filename):
+                s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
+                return
+            folder = self._key(filename) + "/"  # no such file: the files below it, as Flask-FS did
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", ())]
+                if keys:
+                    s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
 
     def copy(self, source: str, target: str, overwrite: bool = False) -> None:
         """Server-side copy (managed: multipart for large files), keeping the source's checksum and headers."""

@@ -86,6 +86,23 @@ def _mongo() -> None:
     os.environ["FLASKFS_ENV_MONGOMOCK"] = "1"
 
 
+def _pymongo3_names() -> None:
+    """Two pymongo 3 names their GridFS tests use, gone from pymongo 4: ``GridFS._GridFS__collection``
+    (the private name of the bucket's collection) and ``count()`` on a GridFS cursor."""
+    import gridfs
+
+    if not hasattr(gridfs.GridFS, "_GridFS__collection"):
+        gridfs.GridFS._GridFS__collection = property(lambda self: self._collection)
+    cursors = [gridfs.GridOutCursor]
+    if os.environ.get("FLASKFS_ENV_MONGOMOCK"):
+        import mongomock.gridfs
+
+        cursors.append(mongomock.gridfs._MongoMockGridOutCursor)
+    for cursor in cursors:
+        if not hasattr(cursor, "count"):
+            cursor.count = lambda self: sum(1 for _ in self.clone())  # how many files matched
+
+
 def _flask_mongoengine_shim() -> None:
     """A minimal ``flask_mongoengine``: ``MongoEngine().init_app(app)``, ``.Document``, ``.connection``."""
     try:
@@ -125,6 +142,7 @@ def _flask_mongoengine_shim() -> None:
 def pytest_configure(config: pytest.Config) -> None:
     _draw_images(Path(os.environ.get("FLASKFS_TESTS_DIR") or config.rootpath / "tests"))
     _mongo()
+    _pymongo3_names()
     _flask_mongoengine_shim()
 
 
