@@ -377,7 +377,7 @@ def _in_app_context() -> bool:
 
 def _with_scheme(url: str) -> str:
     """A configured URL as given, or, without a scheme, with the current request's (``http`` outside one)."""
-    if "://" in url or url.startswith("//"):
+    if "://" in url or url.startswith("/"):  # full, scheme-relative or a path on this host
         return url
     return ("https://" if has_request_context() and request.is_secure else "http://") + url
 
