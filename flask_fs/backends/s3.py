@@ -3,7 +3,8 @@
 Settings (``FS_S3_<KEY>`` or ``<NAME>_FS_<KEY>``): ``endpoint``, ``region``, ``access_key``,
 ``secret_key`` (unset: boto3's default credential chain), ``session_token``; ``bucket`` (default:
 the storage name), ``prefix`` (a folder inside the bucket: give one to each storage sharing a
-bucket), ``create_bucket`` (create a missing bucket, in ``region``), ``addressing_style`` (``path``,
+bucket), ``create_bucket`` (default true: check the bucket when the backend is built and create it, in
+``region``, if missing, as Flask-FS did), ``addressing_style`` (``path``,
 ``virtual`` or ``auto``), ``acl`` (a canned ACL for new objects; none by default), ``object_params``
 (more upload arguments, e.g. ``{'CacheControl': 'max-age=86400', 'ServerSideEncryption': 'AES256'}``),
 ``conditional_writes`` (see below), ``multipart_threshold``, ``multipart_chunksize``,

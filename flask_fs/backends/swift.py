@@ -1,7 +1,8 @@
 """Files in an OpenStack Swift container, through python-swiftclient.
 
-* **Container**: setting ``container`` (default: the storage name). It is created on demand, by the
-  first write of this process (reads of a missing container answer FileNotFound, listings are empty).
+* **Container**: setting ``container`` (default: the storage name). It is created when the backend is
+  built (by ``init_app``), as Flask-FS did; if the server cannot be reached then, a warning is logged
+  and the first write creates it (reads of a missing container answer FileNotFound, listings are empty).
 * **Uploads stream.** A rewindable stream up to ``segment_size`` bytes is one PUT. A larger one, or
   a one-way stream (pipe, request body) past 1 MiB, goes up segment by segment into
   ``<container>_segments`` and becomes a Static Large Object whose manifest is written last, so a
