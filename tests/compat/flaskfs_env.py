@@ -33,16 +33,20 @@ def _load_servers_module() -> types.ModuleType:
 
 
 def _draw_images(folder: Path) -> None:
-    """The PNG and JPEG their image tests read (any real image of a modest size will do)."""
+    """The PNG and JPEG their image tests read. Like their Flask logo, the files are stored without
+    optimization (an uncompressed PNG, a JPEG at quality 95), so an optimized or resized copy is smaller."""
     from PIL import Image, ImageDraw
 
-    image = Image.new("RGB", (400, 200), "white")
+    size = (600, 400)
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.radial_gradient("L").resize(size)
+    blue = Image.linear_gradient("L").rotate(90).resize(size)
+    image = Image.merge("RGB", (red, green, blue))
     draw = ImageDraw.Draw(image)
-    draw.ellipse((20, 20, 180, 180), fill="black")
-    draw.rectangle((220, 40, 380, 160), fill=(200, 30, 30))
-    for name, kind in (("flask.png", "PNG"), ("flask.jpg", "JPEG")):
-        if not (folder / name).exists():
-            image.save(folder / name, kind)
+    draw.ellipse((40, 40, 260, 260), fill=(20, 20, 20))
+    draw.rectangle((330, 80, 560, 320), outline=(240, 240, 240), width=12)
+    image.save(folder / "flask.png", "PNG", compress_level=0)
+    image.save(folder / "flask.jpg", "JPEG", quality=95)
 
 
 def _mongo() -> None:

@@ -22,8 +22,13 @@ import pytest
 WHEEL = "flask_fs-0.6.1-py2.py3-none-any.whl"
 WHEEL_SHA256 = "1404c1c190bb82d25cb4cdc9194ceab8f591987d42844c76e95dbbbd46400d43"
 TOTAL = 194
-#: Passing tests required (at least 190 of 194 is the goal; raised as fixes land).
-MIN_PASSED = 183
+#: Passing tests required (at least 190 of 194 is the goal: raise it as the mongoengine fixes land).
+MIN_PASSED = 184
+#: Tests failing on purpose: docs/migrating.rst ("Flask-FS tests that fail on purpose") says why.
+ALLOWED_FAILURES = {
+    "tests.test_local_backend.LocalBackendTest::test_metadata",  # sha256, not sha1
+    "tests.test_s3_backend.S3BackendTest::test_metadata",  # etag:, not md5:, for objects written by other tools
+}
 
 HERE = Path(__file__).resolve().parent
 
@@ -98,4 +103,10 @@ def test_flask_fs_061_suite_passes(tmp_path):
     passed = sum(1 for outcome, _ in outcomes.values() if outcome == "passed")
     print(f"Flask-FS 0.6.1 suite: {passed} of {len(outcomes)} passed")
     assert len(outcomes) == TOTAL
+    unexpected = sorted(
+        test_id
+        for test_id, (outcome, _) in outcomes.items()
+        if outcome != "passed" and test_id not in ALLOWED_FAILURES and ".test_mongoengine." not in test_id
+    )
+    assert not unexpected, f"unexpected failures: {unexpected}"
     assert passed >= MIN_PASSED
