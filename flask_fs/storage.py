@@ -304,7 +304,8 @@ class Storage:
         return self._bound().backend.open(names.clean(filename), mode, **kwargs)
 
     def delete(self, filename: str) -> None:
-        """Delete this one file; deleting a missing file does nothing."""
+        """Delete the file or, if there is no such file, the folder (the files below ``filename/``);
+        deleting a missing file does nothing."""
         self._bound().backend.delete(names.clean(filename))
 
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -171,10 +172,23 @@ def any_storage(request, tmp_path):
         request.getfixturevalue("use_mongomock")
         settings = {"FS_GRIDFS_MONGO_URL": "mongodb://localhost/compat"}
     app = make_app(tmp_path, FS_BACKEND=request.param, **settings)
-    storage = fs.Storage(f"folders{request.param}", fs.ALL)
+    storage = fs.Storage(f"compat-{request.param}-{uuid.uuid4().hex[:8]}", fs.ALL)  # servers live all session
     fs.init_app(app, storage)
     with app.app_context():
         yield storage
+
+
+def test_uploads_bytes_text_and_files_on_every_backend(any_storage):
+    assert any_storage.save(FileStorage(io.BytesIO(b"upload"), "up.txt")) == "up.txt"
+    any_storage.write("text.txt", "text")
+    any_storage.write("file.txt", io.BytesIO(b"file"))
+    any_storage.write("wfs.txt", FileStorage(io.BytesIO(b"wfs"), "x.txt"))
+    assert [any_storage.read(n) for n in ("up.txt", "text.txt", "file.txt", "wfs.txt")] == [
+        b"upload",
+        b"text",
+        b"file",
+        b"wfs",
+    ]
 
 
 def test_deleting_a_folder_deletes_its_files_only(any_storage):
