@@ -176,12 +176,12 @@ class Storage:
     @property
     def has_url(self) -> bool:
         """Whether the storage has a configured public URL (otherwise URLs point at the ``fs`` view)."""
-        return bool(self.config.get("url"))
+        return bool(self._bound().config.get("url"))
 
     @property
     def base_url(self) -> str:
         """The public URL of the storage's root, ending with ``/``."""
-        configured = self.config.get("url")
+        configured = self._bound().config.get("url")
         if configured:
             return join_url(_with_scheme(configured))
         return _view_url(self.name, "", external=True)
@@ -193,15 +193,15 @@ class Storage:
         ``fs`` view's (absolute with ``external``).
         """
         filename = names.clean(filename)
-        configured = self.config.get("url")
+        configured = self._bound().config.get("url")
         if configured:
             return join_url(_with_scheme(configured)) + quote(filename, safe="/")
         return _view_url(self.name, filename, external)
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
         """A temporary URL that grants read access without credentials (s3, swift)."""
-        seconds = int(expires if expires is not None else self.config.get("signed_url_expires", 3600))
-        return self.backend.signed_url(names.clean(filename), seconds)
+        seconds = int(expires if expires is not None else self._bound().config.get("signed_url_expires", 3600))
+        return self._bound().backend.signed_url(names.clean(filename), seconds)
 
     # -- policy ------------------------------------------------------------------------------------
 
@@ -311,12 +311,12 @@ class Storage:
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:
         """Copy a file within this storage."""
         overwrite = self.overwrite if overwrite is None else overwrite
-        self.backend.copy(names.clean(source), names.clean(target), overwrite=overwrite)
+        self._bound().backend.copy(names.clean(source), names.clean(target), overwrite=overwrite)
 
     def move(self, source: str, target: str, overwrite: bool | None = None) -> None:
         """Move (rename) a file within this storage."""
         overwrite = self.overwrite if overwrite is None else overwrite
-        self.backend.move(names.clean(source), names.clean(target), overwrite=overwrite)
+        self._bound().backend.move(names.clean(source), names.clean(target), overwrite=overwrite)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -337,35 +337,35 @@ class Storage:
         """Stream the bytes from ``start`` to ``end`` (exclusive) in chunks of at most ``chunk_size``."""
         if chunk_size <= 0 or start < 0 or (end is not None and end < start):
             raise ValueError("chunk_size must be positive and 0 <= start <= end")
-        return self.backend.read_chunks(names.clean(filename), chunk_size, start, end)
+        return self._bound().backend.read_chunks(names.clean(filename), chunk_size, start, end)
 
     def list_files(self) -> Iterator[str]:
         """Yield the name of every file in the storage."""
-        return self.backend.list_files()
+        return self._bound().backend.list_files()
 
     def metadata(self, filename: str) -> dict[str, Any]:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""
         filename = names.clean(filename)
-        meta = dict(self.backend.metadata(filename))
+        meta = dict(self._bound().backend.metadata(filename))
         meta["filename"] = posixpath.basename(filename)
         meta["url"] = self.url(filename, external=True)
         return meta
 
     def path(self, filename: str) -> str:
         """The absolute local path of a file (local backend only; OperationNotSupported elsewhere)."""
-        return self.backend.path(names.clean(filename))
+        return self._bound().backend.path(names.clean(filename))
 
     def serve(self, filename: str) -> Any:
         """A response streaming the file to a browser, safely (see :mod:`flask_fs.views`)."""
         from .views import protect
 
         filename = names.clean(filename)
-        return protect(self.backend.serve(filename), filename)
+        return protect(self._bound().backend.serve(filename), filename)
 
     def check(self) -> None:
         """Raise an FSError unless the backend's server is reachable with the configured credentials."""
         try:
-            self.backend.check()
+            self._bound().backend.check()
         except FSError:
             raise
         except Exception as exc:

@@ -133,6 +133,7 @@ def test_s3_backend_built_directly_gets_its_defaults_and_bucket(moto_endpoint):
     assert backend.metadata("x.txt")["mime"] == "text/plain"  # not S3's "binary/octet-stream"
 
 
+@pytest.mark.filterwarnings("ignore:GridOut property:DeprecationWarning")  # Flask-FS's name, deprecated by pymongo
 def test_gridfs_backend_built_directly_has_flask_fs_attributes(use_mongomock):
     from flask_fs.backends.gridfs import GridFsBackend
 

@@ -4,9 +4,9 @@ Flask-FS backends always overwrite and leave missing files to the caller: its ``
 ``exists()`` before reading, opening for reading, serving or writing without ``overwrite``, then
 called ``save(file_or_wfs, filename)``, ``write(filename, content)``, ``read(filename)``... with no
 other argument. :class:`LegacyBackend` makes exactly those calls, so a test that patches
-:class:`~flask_fs.backends.mock.MockBackend` (or a Flask-FS-era third-party backend that is not a
-:class:`~flask_fs.backends.BaseBackend`) sees Flask-FS's calls. Their ``exists()``-then-write is
-not race-free, unlike flask_fs's own backends, which are never wrapped.
+:class:`~flask_fs.backends.mock.MockBackend` (the class, or one of its methods) sees Flask-FS's
+calls. Their ``exists()``-then-write is not race-free, unlike flask_fs's own backends, which are
+never wrapped.
 """
 
 from __future__ import annotations
