@@ -144,6 +144,11 @@ class Storage:
         return self._bound().config
 
     @property
+    def images_optimize(self) -> bool:
+        """The app's ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default."""
+        return bool(current_app.config.get("FS_IMAGES_OPTIMIZE"))
+
+    @property
     def backend(self) -> BaseBackend:
         """This storage's backend on the current app."""
         return self._bound().backend
