@@ -27,7 +27,7 @@ PER_STORAGE_BASES = ("root", "url")
 
 #: Global settings read by ``init_app`` (not per storage).
 GLOBAL_DEFAULTS: dict[str, Any] = {
-    "FS_SERVE": None,  # None: follow app.debug
+    "FS_SERVE": None,  # None: True in debug, else serve the storages without a URL of their own
     "FS_ROOT": None,  # None: <instance_path>/fs
     "FS_PREFIX": None,
     "FS_URL": None,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from werkzeug.datastructures import FileStorage
 
 try:  # the app context's ContextVar: a much cheaper way to the current app than the proxy
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - older or future Flask
 
 from . import names
 from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend
+from .backends.legacy import adapt
 from .config import GLOBAL_DEFAULTS, Config, join_url, storage_settings
 from .errors import ConfigurationError, FileExists, FileTooLarge, FSError, UnauthorizedFileType
 from .files import DEFAULTS, All, AllExcept, extension, lowered
@@ -58,6 +59,16 @@ class FSState:
     storages: dict[str, Storage] = field(default_factory=dict)
     bound: dict[str, _Bound] = field(default_factory=dict)
 
+    # Flask-FS kept ``{name: storage}`` at ``app.extensions['fs']``: read as that mapping too.
+    def __contains__(self, name: object) -> bool:
+        return name in self.storages
+
+    def __getitem__(self, name: str) -> Storage:
+        return self.storages[name]
+
+    def get(self, name: str, default: Storage | None = None) -> Storage | None:
+        return self.storages.get(name, default)
+
 
 def state(app: Flask | None = None) -> FSState:
     """The flask_fs state of ``app`` (default: the current app)."""
@@ -88,7 +99,8 @@ class Storage:
         if not isinstance(name, str) or not name.isascii() or not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigurationError(f"storage names are ASCII letters and digits (with - or _), not {name!r}")
         self.name = name
-        self.extensions = lowered(extensions)
+        self.extensions = extensions
+        self._extensions = lowered(extensions)
         self.upload_to = upload_to
         self.overwrite = overwrite
         self.rename = rename
@@ -125,7 +137,8 @@ class Storage:
             raise ConfigurationError(f"storage {self.name!r} ({backend_name} backend) needs {keys}")
         allow, deny = (lowered(_extension_list(config.get(key))) for key in ("allow", "deny"))
         max_size = int(config["max_size"]) if config.get("max_size") else None
-        state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config), allow, deny, max_size)
+        backend = adapt(self.name, config, backend_cls(self.name, config))
+        state(app).bound[self.name] = _Bound(config, backend, allow, deny, max_size)
 
     def _bound(self) -> _Bound:
         """This storage's settings and backend on the current app (called by every operation)."""
@@ -140,18 +153,28 @@ class Storage:
 
     @property
     def config(self) -> Config:
-        """This storage's resolved settings on the current app."""
-        return self._bound().config
+        """This storage's resolved settings on the current app (empty outside an app context)."""
+        return self._bound().config if _in_app_context() else Config()
 
     @property
     def images_optimize(self) -> bool:
         """The app's ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default."""
-        return bool(current_app.config.get("FS_IMAGES_OPTIMIZE"))
+        return _in_app_context() and bool(current_app.config.get("FS_IMAGES_OPTIMIZE"))
 
     @property
-    def backend(self) -> BaseBackend:
-        """This storage's backend on the current app."""
-        return self._bound().backend
+    def backend(self) -> BaseBackend | None:
+        """This storage's backend on the current app (None outside an app context)."""
+        return self._bound().backend if _in_app_context() else None
+
+    @property
+    def backend_name(self) -> str:
+        """The name of this storage's backend on the current app (``'local'``, ``'s3'``...)."""
+        return self._bound().config["backend"]
+
+    @property
+    def root(self) -> str | None:
+        """The backend's local folder, None for backends without one."""
+        return getattr(self._bound().backend, "root", None)
 
     # -- URLs --------------------------------------------------------------------------------------
 
@@ -165,7 +188,7 @@ class Storage:
         """The public URL of the storage's root, ending with ``/``."""
         configured = self.config.get("url")
         if configured:
-            return join_url(configured)
+            return join_url(_with_scheme(configured))
         return _view_url(self.name, "", external=True)
 
     def url(self, filename: str, external: bool = False) -> str:
@@ -177,7 +200,7 @@ class Storage:
         filename = names.clean(filename)
         configured = self.config.get("url")
         if configured:
-            return join_url(configured) + quote(filename, safe="/")
+            return join_url(_with_scheme(configured)) + quote(filename, safe="/")
         return _view_url(self.name, filename, external)
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
@@ -196,7 +219,7 @@ class Storage:
         bound = self._bound()
         if ext in bound.deny:
             return False
-        return ext in bound.allow or ext in self.extensions
+        return ext in bound.allow or ext in self._extensions
 
     def file_allowed(self, storage: Any, basename: str) -> bool:
         """Whether an upload may be saved as ``basename``; override to add your own checks."""
@@ -231,19 +254,12 @@ class Storage:
         ``headers`` are stored with the file where the backend can (``backend.keeps_headers``, see
         ``BaseBackend.save``). Raises UnauthorizedFileType, FileExists, FileTooLarge or InvalidFileName.
         """
-        stream: IO[bytes]
-        if isinstance(file_or_wfs, FileStorage):
-            if filename is None:
-                filename = names.secure_upload_name(file_or_wfs.filename)
-            stream = file_or_wfs.stream
-        else:
-            stream = file_or_wfs
-            if filename is None:
-                filename = names.secure_upload_name(os.path.basename(str(getattr(stream, "name", ""))))
-        folder = prefix if prefix is not None else self.upload_to
-        if folder is not None and callable(folder):
-            folder = folder()
-        filename = names.join(folder, filename) if folder else names.clean(filename)
+        stream: IO[bytes] = file_or_wfs  # type: ignore[assignment] - a FileStorage reads through its stream
+        if filename is None:
+            client_name = file_or_wfs.filename if isinstance(file_or_wfs, FileStorage) else getattr(stream, "name", "")
+            filename = names.secure_upload_name(os.path.basename(str(client_name or "")))
+        folders = [folder() if callable(folder) else folder for folder in (self.upload_to, prefix)]
+        filename = names.join("/".join(folder for folder in folders if folder) or None, filename)
         if not self.file_allowed(file_or_wfs, filename.rpartition("/")[2]):
             raise UnauthorizedFileType(
                 f"files of type {extension(filename) or '(none)'!r} are not allowed in {self.name!r}"
@@ -293,7 +309,8 @@ class Storage:
         return self._bound().backend.open(names.clean(filename), mode, **kwargs)
 
     def delete(self, filename: str) -> None:
-        """Delete this one file; deleting a missing file does nothing."""
+        """Delete the file or, if there is no such file, the folder (the files below ``filename/``);
+        deleting a missing file does nothing."""
         self._bound().backend.delete(names.clean(filename))
 
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:
@@ -335,8 +352,8 @@ class Storage:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""
         filename = names.clean(filename)
         meta = dict(self.backend.metadata(filename))
-        meta.setdefault("filename", posixpath.basename(filename))
-        meta["url"] = self.url(filename)
+        meta["filename"] = posixpath.basename(filename)
+        meta["url"] = self.url(filename, external=True)
         return meta
 
     def path(self, filename: str) -> str:
@@ -358,6 +375,17 @@ class Storage:
             raise
         except Exception as exc:
             raise FSError(f"storage {self.name!r} is not reachable: {exc}") from exc
+
+
+def _in_app_context() -> bool:
+    return (_cv_app.get(None) is not None) if _cv_app is not None else bool(current_app)
+
+
+def _with_scheme(url: str) -> str:
+    """A configured URL as given, or, without a scheme, with the current request's (``http`` outside one)."""
+    if "://" in url or url.startswith("/"):  # full, scheme-relative or a path on this host
+        return url
+    return ("https://" if has_request_context() and request.is_secure else "http://") + url
 
 
 def _extension_list(value: Any) -> Any:
@@ -414,8 +442,8 @@ def init_app(app: Flask, *storages: Storage) -> None:
     """Set up flask_fs on ``app``: global defaults, the ``fs`` blueprint, and these storages."""
     for key, value in GLOBAL_DEFAULTS.items():
         app.config.setdefault(key, value)
-    if app.config["FS_SERVE"] is None:
-        app.config["FS_SERVE"] = app.debug
+    if app.config["FS_SERVE"] is None and app.debug:
+        app.config["FS_SERVE"] = True  # otherwise None: serve the storages that have no URL of their own
     if not app.config["FS_ROOT"]:
         app.config["FS_ROOT"] = os.path.join(app.instance_path, "fs")
     fs_state = app.extensions.setdefault("fs", FSState())

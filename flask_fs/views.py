@@ -27,11 +27,18 @@ SANDBOX_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style
 
 @bp.route("/<fs>/<path:filename>")
 def get_file(fs: str, filename: str) -> Any:
-    """Serve ``filename`` from storage ``fs``: 404 when serving is off or either is unknown."""
-    if not current_app.config.get("FS_SERVE"):
-        abort(404)
+    """Serve ``filename`` from storage ``fs``: 404 when serving is off for it or either is unknown.
+
+    ``<NAME>_FS_SERVE`` decides for one storage, else ``FS_SERVE``; left unset (the default outside
+    debug), storages without a URL of their own are served, so the URLs they hand out work.
+    """
     storage = current_app.extensions["fs"].storages.get(fs)
     if storage is None:
+        abort(404)
+    serve = storage.config.get("serve", current_app.config.get("FS_SERVE"))
+    if serve is None:
+        serve = not storage.has_url
+    if not serve:
         abort(404)
     try:
         return storage.serve(filename)

@@ -112,7 +112,7 @@ def test_global_defaults(tmp_path):
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
     files = fs.Storage("files")
     fs.init_app(app, files)
-    assert app.config["FS_SERVE"] is False  # follows DEBUG, off here
+    assert app.config["FS_SERVE"] is None  # outside debug: serve the storages without a URL of their own
     assert app.config["FS_ROOT"] == str(tmp_path / "instance" / "fs")
     assert app.config["FS_PREFIX"] is None and app.config["FS_URL"] is None
     assert app.config["FS_BACKEND"] == "local"

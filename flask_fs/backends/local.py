@@ -16,11 +16,11 @@ holding this storage's files) and ``fsync`` (flush each saved file and its folde
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 import uuid
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
-from ..errors import FileExists, InvalidFileName
+from ..errors import ConfigurationError, FileExists, InvalidFileName
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
 _TEMP_PREFIX = ".~fs-"
@@ -108,6 +108,17 @@ def _write_all(source: IO[bytes], fd: int) -> None:
                 view = view[os.write(fd, view) :]
 
 
+def _default_root(name: str) -> str:
+    """Flask-FS's root for a backend built without one: the app's ``FS_LOCAL_ROOT`` or ``FS_ROOT``, plus the name."""
+    from flask import current_app  # only for backends built directly; storages always give a root
+
+    if not current_app:
+        raise ConfigurationError(f"local backend {name!r}: give it a root, or build it inside a Flask app context")
+    config = current_app.config
+    base = config.get("FS_LOCAL_ROOT") or config.get("FS_ROOT") or os.path.join(current_app.instance_path, "fs")
+    return os.path.join(base, name)
+
+
 class LocalBackend(BaseBackend):
     """A local file system storage. Settings: ``root``, the folder holding this storage's files."""
 
@@ -115,10 +126,10 @@ class LocalBackend(BaseBackend):
 
     def __init__(self, name: str, config: Any) -> None:
         super().__init__(name, config)
-        self._root = os.path.abspath(config["root"])
+        self._root = os.path.abspath(self.config.get("root") or _default_root(name))
         self._prefix = os.path.join(self._root, "")
         self._real_root: str | None = None
-        self._fsync = bool(config.get("fsync"))
+        self._fsync = bool(self.config.get("fsync"))
 
     @property
     def root(self) -> str:
@@ -385,8 +396,13 @@ class LocalBackend(BaseBackend):
             raise FileExists(f"cannot save {filename!r}: one of its folders is a file") from None
 
     def delete(self, filename: str) -> None:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            os.unlink(self.path(filename))
+        path = self.path(filename)
+        try:
+            os.unlink(path)
+        except IsADirectoryError:  # a folder: its files go, as in Flask-FS (rmtree never follows links)
+            shutil.rmtree(path, ignore_errors=True)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
 
     def move(self, source: str, target: str, overwrite: bool = False) -> None:
         src, dst = self.path(source), self.path(target)
