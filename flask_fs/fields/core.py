@@ -222,7 +222,7 @@ class FileReference:
         return self.url or ""
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.to_mongo() == self.to_mongo()  # type: ignore[attr-defined]
+        return type(other) is type(self) and _comparable(other) == _comparable(self)  # type: ignore[arg-type]
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -251,7 +251,7 @@ class ImageReference(FileReference):
         self.max_size = max_size
         self.thumbnail_sizes = sorted(set(thumbnail_sizes or ()))
         self.thumbnails = {str(size): name for size, name in (thumbnails or {}).items()}
-        self.bbox = list(bbox) if bbox else None
+        self.bbox = bbox or None  # kept as given: a tuple stays a tuple until stored
         self.optimize = optimize
         self.max_pixels = max_pixels
 
@@ -443,7 +443,7 @@ class ImageReference(FileReference):
         self._original = stored["original"]
         self._filename = stored.get("main", self._original)
         self.thumbnails = {role: name for role, name in stored.items() if role.isdigit()}
-        self.bbox = list(bbox) if bbox else None
+        self.bbox = bbox or None  # kept as given: a tuple stays a tuple until stored
         self._mark_as_changed()
         self._discard(previous)
 
@@ -516,6 +516,14 @@ class ImageSpec(FileSpec):
             "optimize": self.optimize,
             "max_pixels": self.max_pixels,
         }
+
+
+def _comparable(reference: FileReference) -> dict[str, Any]:
+    """The stored value with the bbox as a list: a bbox given as a tuple equals the one loaded back."""
+    data = reference.to_mongo()
+    if data.get("bbox"):
+        data["bbox"] = list(data["bbox"])
+    return data
 
 
 def _is_filestorage(upload: Any) -> bool:
