@@ -17,9 +17,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import FSError
+from .fields.cli import orphans_command
 from .storage import by_name, state
 
 cli = AppGroup("fs", help="File storages: list them, check them, publish the static files.")
+cli.add_command(orphans_command)
 
 
 @contextmanager

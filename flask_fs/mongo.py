@@ -41,13 +41,23 @@ import logging
 from typing import Any
 
 from mongoengine import signals
-from mongoengine.base import BaseField
+from mongoengine.base import BaseField, get_document
+from mongoengine.base.common import _document_registry
+from mongoengine.fields import EmbeddedDocumentField, ListField, MapField
 
 from .errors import ConfigurationError
 from .fields.core import FileReference, FileSpec, ImageReference, ImageSpec, Lifecycle, NameRule, delete_files
+from .fields.orphans import stored_names
 from .storage import Storage
 
-__all__ = ["FileField", "FileReference", "ImageField", "ImageReference", "delete_files_with_document"]
+__all__ = [
+    "FileField",
+    "FileReference",
+    "ImageField",
+    "ImageReference",
+    "delete_files_with_document",
+    "referenced_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +190,43 @@ def _delete_document_files(sender: type, document: Any, **kwargs: Any) -> None:
             continue
         reference = getattr(document, name)
         delete_files(field.fs, reference.files, f"deleted {sender.__name__}'s")
+
+
+def referenced_files(storage_name: str) -> set[str] | None:
+    """Every name that documents may reference in storage ``storage_name`` (for ``flask fs orphans``),
+    or None when no imported document class has a file field on it.
+
+    Each collection holding such a field is read in full (only those fields), embedded documents
+    included; every string in their values counts, so nothing referenced is ever missed.
+    """
+    fields_by_collection: dict[Any, set[str]] = {}
+    for name in list(_document_registry):
+        cls = get_document(name)
+        if cls._meta.get("abstract") or getattr(cls, "_is_document", False) is False:
+            continue
+        keys = {key for key, field in cls._fields.items() if _holds_files(field, storage_name, set())}
+        if keys:
+            fields_by_collection.setdefault(cls._get_collection(), set()).update(keys)
+    if not fields_by_collection:
+        return None
+    found: set[str] = set()
+    for collection, keys in fields_by_collection.items():
+        for raw in collection.find({}, dict.fromkeys(keys, 1)):
+            for key in keys:
+                found.update(stored_names(raw.get(key)))
+    return found
+
+
+def _holds_files(field: Any, storage_name: str, seen: set[type]) -> bool:
+    """Whether ``field`` is, or contains (embedded documents, lists, maps), a file field on the storage."""
+    if isinstance(field, FileField):
+        return field.fs.name == storage_name
+    if isinstance(field, (ListField, MapField)) and field.field is not None:
+        return _holds_files(field.field, storage_name, seen)
+    if isinstance(field, EmbeddedDocumentField):
+        embedded = field.document_type
+        if embedded in seen:
+            return False
+        seen.add(embedded)
+        return any(_holds_files(inner, storage_name, seen) for inner in embedded._fields.values())
+    return False

@@ -49,7 +49,7 @@ from .errors import FSError, UnauthorizedFileType
 from .fields.core import FileReference, FileSpec, ImageReference, ImageSpec, Lifecycle, NameRule, _is_filestorage
 from .files import extension
 
-__all__ = ["FileField", "FileReference", "ImageField", "ImageReference"]
+__all__ = ["FileField", "FileReference", "ImageField", "ImageReference", "referenced_files"]
 
 log = logging.getLogger("flask_fs.fields")
 
@@ -358,3 +358,26 @@ def _delete_quietly(files: list[tuple[Any, str]], why: str) -> None:
             storage.delete(name)
         except Exception:
             log.warning("could not delete %s file %r from storage %r", why, name, storage.name, exc_info=True)
+
+
+def referenced_files(storage_name: str, session: Session | None) -> set[str] | None:
+    """Every name that rows reference in storage ``storage_name`` (for ``flask fs orphans``), or None
+    when no mapped class has a file column on it. FSError when some do but there is no session to read them."""
+    columns = [
+        mapper.get_property(key).columns[0]
+        for mapper, found in list(_mapped.items())
+        for key, column_type in found.items()
+        if column_type.fs.name == storage_name
+    ]
+    if not columns:
+        return None
+    if session is None:
+        raise FSError(
+            f"SQLAlchemy models have file columns on storage {storage_name!r} but flask_fs cannot read them:"
+            " use Flask-SQLAlchemy or set app.extensions['fs_sqlalchemy_session'] to a session factory"
+        )
+    found: set[str] = set()
+    for column in columns:
+        for (reference,) in session.execute(select(column).where(column.is_not(None))):
+            found.update(reference.files)
+    return found
