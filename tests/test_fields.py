@@ -42,7 +42,12 @@ class DictStorage:
     def __init__(self):
         self.files = {}
 
-    def save(self, file_or_wfs, filename=None, prefix=None, overwrite=None):
+    def save(self, file_or_wfs, filename=None, prefix=None, overwrite=None, rename=None):
+        stem, dot, ext = filename.rpartition(".")
+        number = 0
+        while rename and filename in self.files:
+            number += 1
+            filename = f"{stem}_{number}.{ext}"
         if filename in self.files and not overwrite:
             raise FileExists(filename)
         self.files[filename] = file_or_wfs.read()

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .. import images, names
 from ..backends import CHUNK_SIZE, copy_stream
-from ..errors import ConfigurationError, FileTooLarge, FSError, ImageError, UnauthorizedFileType
+from ..errors import ConfigurationError, FileExists, FileTooLarge, FSError, ImageError, UnauthorizedFileType
 from ..files import extension
 
 __all__ = ["FieldStorage", "FileReference", "FileSpec", "ImageReference", "ImageSpec", "Lifecycle"]
@@ -43,7 +43,12 @@ class FieldStorage(Protocol):
     config: Mapping[str, Any]
 
     def save(
-        self, file_or_wfs: Any, filename: str | None = None, prefix: Any = None, overwrite: bool | None = None
+        self,
+        file_or_wfs: Any,
+        filename: str | None = None,
+        prefix: Any = None,
+        overwrite: bool | None = None,
+        rename: bool | None = None,
     ) -> str: ...
     def delete(self, filename: str) -> None: ...
     def exists(self, filename: str) -> bool: ...
@@ -81,6 +86,8 @@ def delete_files(storage: FieldStorage, filenames: Iterable[str], why: str) -> N
 
 
 IMMEDIATE = Lifecycle()
+#: How many free names (``stem_1``, ``stem_2``...) a save tries when its lifecycle never overwrites.
+MAX_RENAMES = 1000
 
 
 class FileReference:
@@ -147,9 +154,12 @@ class FileReference:
 
         The previous file, if any, is released (deleted, or deleted at commit) once the new one is stored.
         """
-        target = self._free(self._target_name(file_or_wfs, filename), [""])
+        target = self._target_name(file_or_wfs, filename)
         previous = self.files
-        stored = self.storage.save(file_or_wfs, target, prefix="", overwrite=self._overwrite(target, overwrite))
+        if self._lifecycle.overwrite_own:
+            stored = self.storage.save(file_or_wfs, target, prefix="", overwrite=self._overwrite(target, overwrite))
+        else:  # never replace (a released file lives until the commit): take a free name, stem_1.ext...
+            stored = self.storage.save(file_or_wfs, target, prefix="", overwrite=bool(overwrite), rename=True)
         self._lifecycle.stored(self, [stored] if stored not in previous else [])
         self.filename = stored
         self._discard(previous)
@@ -186,22 +196,11 @@ class FileReference:
         """A reference may replace its own files (unless its lifecycle says otherwise); other names
         follow ``overwrite`` / the storage."""
         replace_own = self._lifecycle.overwrite_own if replace_own is None else replace_own
-        return True if replace_own and name in self.files else overwrite
-
-    def _free(self, target: str, suffixes: list[str]) -> str:
-        """``target``, or when the lifecycle never overwrites (a file released in a transaction lives
-        until the commit) and one of its derived names (``stem<suffix>.ext``) is taken, ``stem_1.ext``..."""
-        if self._lifecycle.overwrite_own:
-            return target
-        ext = _ext(target)
-        candidate, number = target, 0
-        while any(
-            _derive(candidate, suffix, ext) in self.files or self.storage.exists(_derive(candidate, suffix, ext))
-            for suffix in suffixes
-        ):
-            number += 1
-            candidate = _derive(target, f"_{number}", ext)
-        return candidate
+        if replace_own and name in self.files:
+            return True
+        if overwrite is None and not self._lifecycle.overwrite_own:
+            return False  # a file released in a transaction must survive until its commit
+        return overwrite
 
     def _discard(self, previous: Iterable[str]) -> None:
         """Release the files this reference no longer names."""
@@ -338,8 +337,14 @@ class ImageReference(FileReference):
         with _seekable(file_or_wfs) as stream:
             self._check_size(stream)
             rendition = self._render(stream, box)
-            target = self._free(target, ["", "-original", *(f"-{size}" for size in self.thumbnail_sizes)])
-            self._store(self._plan(target, rendition, stream), overwrite, bbox)
+            for number in range(MAX_RENAMES + 1):
+                candidate = _derive(target, f"_{number}", _ext(target)) if number else target
+                try:
+                    self._store(self._plan(candidate, rendition, stream), overwrite, bbox)
+                    break
+                except FileExists:  # _store removed what it had stored
+                    if self._lifecycle.overwrite_own or overwrite or number == MAX_RENAMES:
+                        raise
         return self.filename  # type: ignore[return-value]
 
     def rerender(self) -> None:
