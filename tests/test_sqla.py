@@ -12,7 +12,7 @@ import json
 import logging
 
 import pytest
-from sqlalchemy import ForeignKey, String, create_engine, delete, select, text
+from sqlalchemy import ForeignKey, String, create_engine, delete, inspect, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from werkzeug.datastructures import FileStorage
@@ -160,6 +160,23 @@ def test_upload_is_stored_at_flush_with_the_mongo_layout(session, engine):
     assert_quadrants(stored_image(images, "photo-32.png"), RED, (0, 255, 0), (0, 0, 255), YELLOW)
     with pytest.raises(ValueError):
         loaded.image.thumbnail(200)
+
+
+def test_json_columns_are_jsonb_on_postgresql(engine):
+    types = {column["name"]: column["type"] for column in inspect(engine).get_columns("post")}
+    expected = "JSONB" if engine.dialect.name == "postgresql" else "JSON"
+    assert type(types["image"]).__name__ == type(types["attachment"]).__name__ == expected
+
+
+def test_a_reference_saved_before_the_row_joins_a_session(session):
+    """Files stored while the row was in no session follow the transaction it is flushed in."""
+    post = Post()
+    post.attachment.save(io.BytesIO(b"early"), "early.txt")
+    assert files.exists("posts/post/early.txt")
+    session.add(post)
+    session.flush()
+    session.rollback()
+    assert all_files() == []
 
 
 def test_a_binary_file_object_with_a_name(session, tmp_path):
