@@ -104,9 +104,7 @@ def test_flask_fs_061_suite_passes(tmp_path):
     print(f"Flask-FS 0.6.1 suite: {passed} of {len(outcomes)} passed")
     assert len(outcomes) == TOTAL
     unexpected = sorted(
-        test_id
-        for test_id, (outcome, _) in outcomes.items()
-        if outcome != "passed" and test_id not in ALLOWED_FAILURES
+        test_id for test_id, (outcome, _) in outcomes.items() if outcome != "passed" and test_id not in ALLOWED_FAILURES
     )
     assert not unexpected, f"unexpected failures: {unexpected}"
     assert passed >= MIN_PASSED
