@@ -20,7 +20,7 @@ from urllib.parse import quote
 from . import intake, names, signals
 from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
 from .backends.legacy import adapt
-from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
+from .config import STORAGE_SETTINGS, Config, global_setting, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedReader, LimitedWriter, TextWriter, spooled, too_large
@@ -74,6 +74,8 @@ class BoundStorage:
         self.backend = backend
         self._view_url = view_url
         self._url_scheme = url_scheme
+        #: ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default.
+        self.images_optimize = False
         self.extensions = lowered(declaration.extensions)
         self.allow = lowered(config.get("allow") or ())
         self.deny = lowered(config.get("deny") or ())
@@ -338,7 +340,9 @@ def bind(
     config = storage_settings(settings, name, backend_name, backends, defaults)
     config = resolve(declared, name, config, f"{backend_name} backend")
     backend = adapt(name, config, backend_cls(name, config))
-    return BoundStorage(declaration, backend.config, backend, view_url, url_scheme)
+    bound = BoundStorage(declaration, backend.config, backend, view_url, url_scheme)
+    bound.images_optimize = bool(global_setting(settings, "FS_IMAGES_OPTIMIZE"))
+    return bound
 
 
 def _only_images(extensions: Any, allow: Any) -> bool:

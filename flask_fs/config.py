@@ -349,8 +349,14 @@ _GLOBAL_ONLY = frozenset(setting.name for setting in GLOBAL_SETTINGS) - {"FS_URL
 def resolve_globals(app_config: MutableMapping[str, Any]) -> None:
     """Fill in the global settings' defaults and convert the values given (``FS_SERVE = 'false'``)."""
     for setting in GLOBAL_SETTINGS:
-        value = app_config.get(setting.name)
-        app_config[setting.name] = setting.default if value is None else setting.coerce(value, setting.name)
+        app_config[setting.name] = global_setting(app_config, setting.name)
+
+
+def global_setting(settings: Mapping[str, Any], name: str) -> Any:
+    """The value of global setting ``name`` in ``settings``, converted, or its default."""
+    setting = next(setting for setting in GLOBAL_SETTINGS if setting.name == name)
+    value = settings.get(name)
+    return setting.default if value is None else setting.coerce(value, name)
 
 
 class Config(dict):

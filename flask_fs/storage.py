@@ -24,10 +24,11 @@ except ImportError:  # pragma: no cover - older or future Flask
     _cv_app = None
 
 from . import bound as _bound_module
+from . import intake
 from .backends import BaseBackend
 from .backends.local import LocalBackend
 from .bound import BoundStorage, ViewURL, bind
-from .config import Config, resolve_globals
+from .config import Config, global_setting, resolve_globals
 from .errors import ConfigurationError, FSError
 from .files import DEFAULTS, All, AllExcept, extension
 from .streams import CHUNK_SIZE
@@ -154,6 +155,14 @@ class Storage:
         return bound.config if bound is not None else Config()
 
     @property
+    def images_optimize(self) -> bool:
+        """The app's ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default."""
+        if _bound_module.active.get() is None and current_app:  # read live, as Flask-FS did
+            return bool(global_setting(current_app.config, "FS_IMAGES_OPTIMIZE"))
+        bound = self._bound_if_any()
+        return bound is not None and bound.images_optimize
+
+    @property
     def backend(self) -> BaseBackend | None:
         """This storage's backend on the current app (None outside an app context)."""
         bound = self._bound_if_any()
@@ -185,6 +194,10 @@ class Storage:
     def resolve_conflict(self, target_folder: str, basename: str) -> str:
         """A free name for ``basename`` in ``target_folder``: ``name_1.ext``, ``name_2.ext``, ..."""
         return self._bound().resolve_conflict(target_folder, basename)
+
+    def policy(self) -> intake.Policy:
+        """What this storage accepts on the current app, for :func:`flask_fs.intake.accept`."""
+        return self._bound().policy()
 
     # -- operations, on the current app's binding (see BoundStorage for each) ------------------------
 

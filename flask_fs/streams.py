@@ -232,7 +232,8 @@ class LimitedWriter(io.BufferedIOBase):
 
 def too_large(limit: int, what: str) -> FileTooLarge:
     """The FileTooLarge error for a size limit, in bytes and MiB."""
-    return FileTooLarge(f"files in {what} are limited to {limit} bytes ({limit / 1048576:.1f} MiB)")
+    shown = f"{limit} bytes" + (f" ({limit / 1048576:.1f} MiB)" if limit >= 1048576 else "")
+    return FileTooLarge(f"files in {what} are limited to {shown}")
 
 
 def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:

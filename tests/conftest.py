@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 import flask_fs as fs
-from tests.servers import start_moto, start_swift
+from tests.servers import start_moto, start_postgres, start_swift
 
 # As users enable it: the fs_memory fixture, and detailed assertions in the contract suite.
 pytest_plugins = ["flask_fs.testing"]
@@ -59,6 +59,17 @@ def moto_endpoint():
 def swift_server():
     server = start_swift()
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server of its own (Debian's binaries), started on first use; skipped without them."""
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield server.url
     server.stop()
 
 

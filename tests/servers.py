@@ -251,6 +251,49 @@ def start_moto():
     return server, f"http://{host}:{port}"
 
 
+POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's binaries) on a free loopback port, trusting local users."""
+
+    folder: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        _as_postgres(f"{POSTGRES_BIN}/pg_ctl -D {self.folder}/data -m fast -w stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _as_postgres(command: str) -> None:
+    """Run a PostgreSQL tool as the ``postgres`` user when we are root (initdb refuses root)."""
+    args = ["su", "postgres", "-s", "/bin/sh", "-c", command] if os.getuid() == 0 else ["/bin/sh", "-c", command]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+
+
+def start_postgres() -> PostgresServer:
+    """initdb a cluster in a temporary folder and start it; RuntimeError saying why when it cannot."""
+    if not os.path.exists(f"{POSTGRES_BIN}/initdb"):
+        raise RuntimeError(f"PostgreSQL 15 is not installed ({POSTGRES_BIN}): apt-get install postgresql")
+    folder = tempfile.mkdtemp(prefix="flask-fs-pg-")
+    if os.getuid() == 0:
+        shutil.chown(folder, "postgres")
+    port = free_port()
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    try:
+        _as_postgres(f"{POSTGRES_BIN}/initdb -D {folder}/data -A trust -U postgres")
+        _as_postgres(f"{POSTGRES_BIN}/pg_ctl -D {folder}/data -l {folder}/pg.log -w start -o '{options}'")
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeError(f"could not start PostgreSQL: {exc}") from exc
+    return PostgresServer(folder, port)
+
+
 def main() -> None:
     """``python -m tests.servers``: run both servers until SIGTERM, printing their settings as JSON."""
     import json

@@ -183,7 +183,7 @@ def test_an_image_larger_than_the_storage_limit(tmp_path):
         response = upload_photos(app.test_client(), (jpeg((400, 400)), "big.jpg"))
         assert response.status_code == 413
         assert messages(response.text) == [
-            "big.jpg: this file is too large (uploads to this storage are limited to 2000 bytes)."
+            "big.jpg: this file is too large (files in 'images' are limited to 2000 bytes)."
         ]
         assert list(images.list_files()) == []
 
@@ -277,3 +277,38 @@ def test_the_gallery_on_other_backends(request, kind, tmp_path):
         assert refused.status_code == 415 and "files of type &#39;exe&#39; are not allowed" in refused.text
         assert client.post("/documents", data={"documents": [(io.BytesIO(b"hi"), "a.txt")]}).status_code == 303
         assert list(documents.list_files()) == ["a.txt"]
+
+
+def test_the_gallery_with_sql_records(tmp_path):
+    """GALLERY_RECORDS=sql: the same pages on a SQLite file, the image column following the transaction."""
+    database = tmp_path / "gallery.db"
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": SECRET, "FS_ROOT": str(tmp_path / "fs"), "RECORDS": "sql",
+         "DATABASE_URL": f"sqlite:///{database}"}
+    )  # fmt: skip
+    client = app.test_client()
+    with app.app_context():
+        assert "in-memory document store" not in client.get("/").text
+        response = upload_photos(client, (jpeg((2400, 1200)), "wide.jpg"), (png("red"), "red.png"))
+        assert response.status_code == 303
+        page = client.get("/")
+        assert messages(page.text) == ["Saved wide.jpg.", "Saved red.png."]
+        assert [Image.open(io.BytesIO(client.get(url).data)).size for url in thumbnails(page.text)] == [
+            (THUMBNAIL, THUMBNAIL)
+        ] * 2
+        records = app.extensions["gallery_records"]
+        wide = next(photo for photo in records.all() if photo.title == "wide.jpg")
+        detail = client.get(f"/photos/{wide.id}").text
+        assert images.metadata(wide.image.filename)["checksum"] in detail
+        assert client.get(f"/photos/{wide.id}/download").data == images.read(wide.image.original)
+        wide_files = wide.image.files
+        assert len(wide_files) == 3 and all(images.exists(name) for name in wide_files)
+
+        refused = upload_photos(client, (io.BytesIO(b"not an image"), "fake.png"))  # fails at commit
+        assert refused.status_code == 422
+        assert len(records.all()) == 2 and len(list(images.list_files())) == 5  # rolled back, nothing left
+
+        assert client.post(f"/photos/{wide.id}/delete").status_code == 303
+        assert not any(images.exists(name) for name in wide_files)
+        assert client.get(f"/photos/{wide.id}").status_code == 404
+        assert [photo.title for photo in records.all()] == ["red.png"]

@@ -17,6 +17,7 @@ VENVS = Path(__file__).resolve().parent.parent / ".venvs"
 PEERS: dict[str, list[str]] = {
     "flask-fs-0.6.1": ["flask-fs==0.6.1", "pillow<10", "six", "flask"],
     "flask-fs2-0.8.2": ["flask-fs2==0.8.2", "pillow==12.1.0"],
+    "sqlalchemy-file-0.7.0": ["sqlalchemy-file==0.7.0", "apache-libcloud", "sqlalchemy>=2", "pillow", "fasteners"],
 }
 
 

@@ -3,14 +3,17 @@ other documents; its own CSS and JS are published to a storage too.
 
 Run it with ``./scripts/demo.sh``. It needs nothing else installed: files go to the local disk
 (``FS_ROOT``, default ``instance/fs``) and, without ``GALLERY_MONGO_URL``, the photo records live
-in an in-memory MongoDB (mongomock). Every ``FS_*`` / ``<NAME>_FS_*`` environment variable is read
+in an in-memory MongoDB (mongomock). ``GALLERY_RECORDS=sql`` keeps them in SQL instead, through
+:mod:`flask_fs.sqla` (``GALLERY_DATABASE_URL``, default a SQLite file in the instance folder).
+Every ``FS_*`` / ``<NAME>_FS_*`` environment variable is read
 as a setting, so ``FS_BACKEND=s3 FS_S3_ENDPOINT=...`` moves every storage to another backend.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,11 +24,14 @@ from bson.errors import InvalidId
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from jinja2.filters import do_filesizeformat
 from mongoengine import DateTimeField, Document, ObjectIdField, StringField
+from sqlalchemy import String, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 import flask_fs as fs
+from flask_fs import sqla
 from flask_fs.mongo import ImageField, delete_files_with_document
 from flask_fs.static import StaticFiles
 from flask_fs.static import publish as publish_static_files
@@ -60,6 +66,87 @@ class Photo(Document):
     title = StringField(required=True)
     created = DateTimeField(default=lambda: datetime.now(UTC))
     image = ImageField(fs=images, max_size=DISPLAY, thumbnails=[THUMBNAIL], upload_to=lambda photo: str(photo.id))
+
+
+class SqlBase(DeclarativeBase):
+    pass
+
+
+class SqlPhoto(SqlBase):
+    """The same record in SQL: the image column stores it at commit, deletes it on rollback, and
+    deletes the files of a deleted row once the deletion is committed."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
+    title: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+    image = mapped_column(
+        sqla.ImageField(images, max_size=DISPLAY, thumbnails=[THUMBNAIL], upload_to=lambda photo: photo.key),
+        nullable=True,
+    )
+
+
+class MongoRecords:
+    """Photo records in MongoDB (mongoengine): the files are saved first, then the document."""
+
+    def all(self) -> Iterable[Photo]:
+        return Photo.objects
+
+    def get(self, photo_id: str) -> Photo | None:
+        try:
+            return Photo.objects.get(id=ObjectId(photo_id))
+        except (InvalidId, Photo.DoesNotExist):
+            return None
+
+    def add(self, upload: FileStorage) -> str:
+        photo = Photo(title=upload.filename or "untitled")
+        photo.image.save(upload)
+        try:
+            photo.save()
+        except Exception:
+            photo.image.delete()
+            raise
+        return photo.title
+
+    def delete(self, photo: Photo) -> None:
+        photo.delete()  # delete_files_with_document removes its files from the storage
+
+    def close(self) -> None:
+        pass
+
+
+class SqlRecords:
+    """Photo records in SQL (flask_fs.sqla): one transaction per change, the files follow it."""
+
+    def __init__(self, url: str) -> None:
+        engine = create_engine(url)
+        SqlBase.metadata.create_all(engine)
+        self.session = scoped_session(sessionmaker(engine))
+
+    def all(self) -> Iterable[SqlPhoto]:
+        return self.session.scalars(select(SqlPhoto).order_by(SqlPhoto.created.desc())).all()
+
+    def get(self, photo_id: str) -> SqlPhoto | None:
+        return self.session.get(SqlPhoto, int(photo_id)) if photo_id.isdigit() else None
+
+    def add(self, upload: FileStorage) -> str:
+        photo = SqlPhoto(title=upload.filename or "untitled", key=uuid.uuid4().hex)
+        photo.image = upload  # checked now, stored at commit
+        self.session.add(photo)
+        try:
+            self.session.commit()
+        except Exception:
+            self.session.rollback()  # deletes whatever the commit had stored
+            raise
+        return photo.title
+
+    def delete(self, photo: SqlPhoto) -> None:
+        self.session.delete(photo)
+        self.session.commit()  # then its files are deleted
+
+    def close(self) -> None:
+        self.session.remove()
 
 
 def explain(error: Exception) -> tuple[int, str]:
@@ -113,19 +200,30 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         IMAGES_FS_MAX_SIZE=16 * MiB,  # one image
         DOCUMENTS_FS_MAX_SIZE=16 * MiB,
         MONGO_URL=None,
+        RECORDS="mongo",  # or "sql"
+        DATABASE_URL=None,  # for RECORDS="sql"; default: a SQLite file in the instance folder
     )
     app.config.from_prefixed_env(prefix="GALLERY")  # GALLERY_MONGO_URL, GALLERY_SECRET_KEY, ...
     app.config.update({k: v for k, v in os.environ.items() if k.startswith("FS_") or "_FS_" in k})
     app.config.update(config or {})
     fs.init_app(app, images, documents, assets)
-    connect_records(app)
+    if app.config["RECORDS"] == "sql":
+        os.makedirs(app.instance_path, exist_ok=True)
+        records: MongoRecords | SqlRecords = SqlRecords(
+            app.config["DATABASE_URL"] or f"sqlite:///{os.path.join(app.instance_path, 'gallery.db')}"
+        )
+    else:
+        connect_records(app)
+        records = MongoRecords()
+    app.extensions["gallery_records"] = records
+    app.teardown_appcontext(lambda error: records.close())
     publish_static(app)
 
     @app.context_processor
     def about() -> dict[str, Any]:
         return {
             "backend": images.config.backend,
-            "in_memory": not app.config.get("MONGO_URL"),
+            "in_memory": app.config["RECORDS"] != "sql" and not app.config.get("MONGO_URL"),
             "assets_backend": assets.config.backend,
         }
 
@@ -134,26 +232,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         listing = [documents.metadata(name) | {"name": name} for name in sorted(documents.list_files())]
         forbidden = ", ".join(f".{ext}" for ext in sorted(documents.extensions.items))
         return render_template(
-            "index.html", photos=Photo.objects, documents=listing, thumbnail=THUMBNAIL, forbidden=forbidden
+            "index.html", photos=records.all(), documents=listing, thumbnail=THUMBNAIL, forbidden=forbidden
         )
 
     @app.post("/photos")
     def upload_photos() -> Any:
-        return save_uploads(request.files.getlist("images"), save_photo)
+        return save_uploads(request.files.getlist("images"), records.add)
 
     @app.post("/documents")
     def upload_documents() -> Any:
         return save_uploads(request.files.getlist("documents"), documents.save)
-
-    def save_photo(upload: FileStorage) -> str:
-        photo = Photo(title=upload.filename or "untitled")
-        photo.image.save(upload)
-        try:
-            photo.save()
-        except Exception:
-            photo.image.delete()
-            raise
-        return photo.title
 
     def save_uploads(uploads: list[FileStorage], save: Callable[[FileStorage], str]) -> Any:
         """Save each upload; on any failure show the page with the messages and the worst status."""
@@ -178,11 +266,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             flash(message, "error")
         return index(), status
 
-    def find_photo(photo_id: str) -> Photo:
-        try:
-            return Photo.objects.get(id=ObjectId(photo_id))
-        except (InvalidId, Photo.DoesNotExist):
+    def find_photo(photo_id: str) -> Photo | SqlPhoto:
+        found = records.get(photo_id)
+        if found is None:
             abort(404)
+        return found
 
     @app.get("/photos/<photo_id>")
     def photo(photo_id: str) -> str:
@@ -204,7 +292,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.post("/photos/<photo_id>/delete")
     def delete_photo(photo_id: str) -> Response:
         found = find_photo(photo_id)
-        found.delete()  # delete_files_with_document removes its files from the storage
+        records.delete(found)
         flash(f"Deleted {found.title}.", "ok")
         return redirect(url_for("index"), 303)
 
