@@ -18,7 +18,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from . import intake, names, signals
-from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
+from .backends import BaseBackend, available_backends, deferred_setup, load_backend, settings_anywhere
 from .backends.legacy import adapt
 from .config import STORAGE_SETTINGS, Config, global_setting, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
@@ -339,7 +339,11 @@ def bind(
         unknown_keys(settings, name, backend_name, backends, {setting.name for setting in declared}, settings_anywhere)
     config = storage_settings(settings, name, backend_name, backends, defaults)
     config = resolve(declared, name, config, f"{backend_name} backend")
-    backend = adapt(name, config, backend_cls(name, config))
+    token = deferred_setup.set(True)
+    try:
+        backend = adapt(name, config, backend_cls(name, config))
+    finally:
+        deferred_setup.reset(token)
     bound = BoundStorage(declaration, backend.config, backend, view_url, url_scheme)
     bound.images_optimize = bool(global_setting(settings, "FS_IMAGES_OPTIMIZE"))
     return bound

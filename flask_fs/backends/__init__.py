@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import mimetypes
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import IO, Any, BinaryIO
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "fs.backend"
+#: True while flask_fs builds a storage's backend (``init_app``, ``from_settings``): object stores
+#: then check (and create) their bucket or container at the first operation, so starting an app
+#: contacts no server. A backend built directly, as Flask-FS's code does, checks at once.
+deferred_setup: ContextVar[bool] = ContextVar("flask_fs_deferred_setup", default=False)
 
 Content = bytes | str
 

@@ -3,8 +3,8 @@
 Settings (``FS_S3_<KEY>`` or ``<NAME>_FS_<KEY>``): ``endpoint``, ``region``, ``access_key``,
 ``secret_key`` (unset: boto3's default credential chain), ``session_token``; ``bucket`` (default:
 the storage name), ``prefix`` (a folder inside the bucket: give one to each storage sharing a
-bucket), ``create_bucket`` (default true: check the bucket when the backend is built and create it, in
-``region``, if missing, as Flask-FS did), ``addressing_style`` (``path``,
+bucket), ``create_bucket`` (default true: create the bucket, in ``region``, if missing, as Flask-FS did:
+at the first operation of a storage, when a backend built directly is built), ``addressing_style`` (``path``,
 ``virtual`` or ``auto``), ``acl`` (a canned ACL for new objects; none by default), ``object_params``
 (more upload arguments, e.g. ``{'CacheControl': 'max-age=86400', 'ServerSideEncryption': 'AES256'}``),
 ``conditional_writes`` (see below), ``multipart_threshold``, ``multipart_chunksize``,
@@ -61,7 +61,7 @@ from s3transfer.upload import UploadSubmissionTask
 from ..config import STORAGE_NAME, URL, MiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
 from ..serving import ServedFile
-from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
+from . import CHUNK_SIZE, BaseBackend, RangedReader, deferred_setup, file_not_found
 
 logger = logging.getLogger(__name__)
 #: Connections kept per client: threads beyond it still work, on connections that are not kept.
@@ -161,7 +161,7 @@ class S3Backend(BaseBackend):
         self._client: Any = None
         self._transfer: TransferManager | None = None
         self._bucket_checked = False
-        if config["create_bucket"]:  # as Flask-FS: the bucket exists once the backend is built
+        if config["create_bucket"] and not deferred_setup.get():  # as Flask-FS: the bucket exists once built
             try:
                 self._ready()
             except FSError as exc:  # server down, no permission...: the first operation retries and reports it

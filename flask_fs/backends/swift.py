@@ -1,8 +1,8 @@
 """Files in an OpenStack Swift container, through python-swiftclient.
 
-* **Container**: setting ``container`` (default: the storage name). It is created when the backend is
-  built (by ``init_app``), as Flask-FS did; if the server cannot be reached then, a warning is logged
-  and the first write creates it (reads of a missing container answer FileNotFound, listings are empty).
+* **Container**: setting ``container`` (default: the storage name). A storage's first write creates it
+  (reads of a missing container answer FileNotFound, listings are empty); a backend built directly,
+  as Flask-FS's code does, creates it at once (a warning is logged if the server cannot be reached).
 * **Uploads stream.** A rewindable stream up to ``segment_size`` bytes is one PUT. A larger one, or
   a one-way stream (pipe, request body) past 1 MiB, goes up segment by segment into
   ``<container>_segments`` and becomes a Static Large Object whose manifest is written last, so a
@@ -45,7 +45,7 @@ from swiftclient.utils import generate_temp_url
 from ..config import STORAGE_NAME, URL, GiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
-from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
+from . import CHUNK_SIZE, BaseBackend, RangedReader, deferred_setup, file_not_found
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ class SwiftBackend(BaseBackend):
         self._local = threading.local()
         self._auth: tuple[str | None, str | None] = (None, None)  # storage URL and token, shared by threads
         self._ready: set[str] = set()  # containers this process created or found
-        try:  # as Flask-FS: the container exists once the backend is built
+        if deferred_setup.get():  # a storage's backend: the first write creates the container
+            return
+        try:  # built directly, as Flask-FS: the container exists once the backend is built
             self._ensure(self.container)
         except FSError as exc:  # server down, refused credentials...: the first write retries, reads report it
             log.warning("swift container %r could not be checked or created yet: %s", self.container, exc)
