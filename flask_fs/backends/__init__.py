@@ -10,20 +10,26 @@ checked. To write one, subclass :class:`BaseBackend`, implement the six methods 
 Everything else (text modes, ``read``, ``write``, chunked and ranged reads, copy, move, serving
 with Range and ETag) has a working default built on those six, which a backend may override
 when its server can do better.
+
+Errors: a backend turns its client library's (or the OS's) exceptions into flask_fs errors in one
+place, :meth:`BaseBackend.translate_error`, which BaseBackend applies around every public
+operation a subclass defines, and to the iterators and streams those return.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import mimetypes
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from importlib.metadata import EntryPoint, entry_points
-from typing import IO, Any, BinaryIO
+from types import GeneratorType
+from typing import IO, Any, BinaryIO, NoReturn
 
 from .. import serving
-from ..errors import BackendError, ConfigurationError, FileNotFound, OperationNotSupported
+from ..errors import BackendError, ConfigurationError, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
 
 ENTRY_POINT_GROUP = "fs.backend"
@@ -33,6 +39,13 @@ CHUNK_SIZE = 1024 * 1024
 SPOOL_SIZE = 8 * 1024 * 1024
 
 Content = bytes | str
+#: The public operations whose failures go through ``translate_error``, with the position of the
+#: file name among their arguments (None: they act on no file).
+TRANSLATED_OPERATIONS: Mapping[str, int | None] = {
+    "exists": 0, "open_read": 0, "save": 1, "delete": 0, "list_files": None, "metadata": 0,
+    "open": 0, "read": 0, "write": 0, "read_chunks": 0, "copy": 0, "move": 0, "path": 0, "signed_url": 0,
+    "open_served": 0, "list_metadata": None, "check": None, "clean_stale": None,
+}  # fmt: skip
 
 
 class BaseBackend:
@@ -49,6 +62,27 @@ class BaseBackend:
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
         self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Route the failures of the public operations the subclass defines through translate_error."""
+        super().__init_subclass__(**kwargs)
+        for method, position in TRANSLATED_OPERATIONS.items():
+            function = cls.__dict__.get(method)
+            if callable(function) and not getattr(function, "_translating", False):
+                setattr(cls, method, _translating(function, method, position))
+
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """The flask_fs error standing for ``exc``, raised by this backend's client library or the OS
+        while working on ``filename`` (None: on no file in particular); None lets ``exc`` through.
+
+        Override it to map missing objects to ``file_not_found(filename)`` and server or disk failures
+        to :class:`~flask_fs.errors.BackendError`. flask_fs errors never reach it.
+        """
+        return None
+
+    def close(self) -> None:
+        """Release the clients, connection pools and threads this backend holds; the next operation
+        opens new ones. Called when the storage is configured again and by ``flask_fs.close(app)``."""
 
     # -- required -------------------------------------------------------------------------------
 
@@ -207,6 +241,91 @@ class BaseBackend:
         return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
+def _raise_translated(backend: BaseBackend, exc: Exception, filename: str | None) -> NoReturn:
+    """Raise ``backend``'s flask_fs error for ``exc`` (``exc`` itself if it has none), chained to it."""
+    error = None if isinstance(exc, FSError) else backend.translate_error(exc, filename)
+    if error is None:
+        raise exc
+    raise error from exc
+
+
+def _translating(function: Callable[..., Any], method: str, position: int | None) -> Callable[..., Any]:
+    """Wrap a public operation: its exceptions, and those of the iterator or stream it returns, are
+    translated by its backend's ``translate_error``."""
+
+    @functools.wraps(function)
+    def operation(self: BaseBackend, *args: Any, **kwargs: Any) -> Any:
+        if position is None:
+            filename = None
+        else:
+            filename = args[position] if len(args) > position else kwargs.get("filename", kwargs.get("source"))
+        try:
+            result = function(self, *args, **kwargs)
+        except Exception as exc:
+            _raise_translated(self, exc, filename)
+        if isinstance(result, GeneratorType):
+            return _translated_iterator(self, result, filename)
+        if method == "open_read" and not isinstance(result, TranslatedStream):
+            return TranslatedStream(result, self, filename)
+        if method == "open_served" and not isinstance(result.stream, TranslatedStream):
+            result.stream = TranslatedStream(result.stream, self, filename)  # type: ignore[assignment]
+        return result
+
+    operation._translating = True  # type: ignore[attr-defined]
+    return operation
+
+
+def _translated_iterator(backend: BaseBackend, iterator: Iterator[Any], filename: str | None) -> Iterator[Any]:
+    try:
+        yield from iterator
+    except Exception as exc:
+        _raise_translated(backend, exc, filename)
+
+
+class TranslatedStream:
+    """A backend's stream whose failures are translated like its operations' (read, seek, close...);
+    anything else is the stream's own."""
+
+    def __init__(self, stream: IO[bytes], backend: BaseBackend, filename: str | None) -> None:
+        self._stream, self._backend, self._filename = stream, backend, filename
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except Exception as exc:
+            _raise_translated(self._backend, exc, self._filename)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._call("read", size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._call("read1", size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._call("readinto", buffer)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._call("readline", size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._call("seek", offset, whence)
+
+    def close(self) -> None:
+        self._call("close")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __enter__(self) -> TranslatedStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
 class SpooledWriter(io.BufferedIOBase):
     """A writable binary file that hands its content to ``commit`` when closed without error.
 
@@ -250,19 +369,13 @@ class RangedReader(io.RawIOBase):
 
     ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
     ``read(n)`` and ``close()``): it runs at the first read when no ``body`` was given, and after a
-    seek, so seeking costs nothing until the next read. ``errors()`` wraps every server call, to turn
-    client exceptions into flask_fs errors.
+    seek, so seeking costs nothing until the next read. Client exceptions go through: the backend's
+    ``translate_error`` turns them into flask_fs errors.
     """
 
-    def __init__(
-        self,
-        size: int,
-        reopen: Callable[[int], Any],
-        body: Any = None,
-        errors: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    ) -> None:
+    def __init__(self, size: int, reopen: Callable[[int], Any], body: Any = None) -> None:
         super().__init__()
-        self.size, self._reopen, self._body, self._errors, self._position = size, reopen, body, errors, 0
+        self.size, self._reopen, self._body, self._position = size, reopen, body, 0
 
     def readable(self) -> bool:
         return True
@@ -290,14 +403,13 @@ class RangedReader(io.RawIOBase):
         wanted = min(size, self.size - self._position)
         if wanted <= 0:
             return b""
-        with self._errors():
-            if self._body is None:
-                self._body = self._reopen(self._position)
-            data = self._body.read(wanted)
-            if not data:
-                raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
-            if self._position + len(data) >= self.size:
-                self._body.read(1)  # at the end: lets the client check the length and checksum it got
+        if self._body is None:
+            self._body = self._reopen(self._position)
+        data = self._body.read(wanted)
+        if not data:
+            raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
+        if self._position + len(data) >= self.size:
+            self._body.read(1)  # at the end: lets the client check the length and checksum it got
         self._position += len(data)
         return data
 
