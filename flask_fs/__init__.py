@@ -32,7 +32,7 @@ from .files import (
     All,
     AllExcept,
 )
-from .storage import Storage, by_name, init_app
+from .storage import Storage, by_name, close, init_app
 
 __version__ = "1.0.0.dev0"
 
@@ -65,5 +65,6 @@ __all__ = [
     "UnauthorizedFileType",
     "UploadNotAllowed",
     "by_name",
+    "close",
     "init_app",
 ]

@@ -125,7 +125,10 @@ class Storage:
             raise ConfigurationError(f"storage {self.name!r} ({backend_name} backend) needs {keys}")
         allow, deny = (lowered(_extension_list(config.get(key))) for key in ("allow", "deny"))
         max_size = int(config["max_size"]) if config.get("max_size") else None
+        replaced = state(app).bound.get(self.name)
         state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config), allow, deny, max_size)
+        if replaced is not None:  # configured again: release the old backend's clients and threads
+            replaced.backend.close()
 
     def _bound(self) -> _Bound:
         """This storage's settings and backend on the current app (called by every operation)."""
@@ -420,6 +423,16 @@ def init_app(app: Flask, *storages: Storage) -> None:
     for storage in storages:
         fs_state.storages[storage.name] = storage
         storage.configure(app)
+
+
+def close(app: Flask) -> None:
+    """Release the clients, connection pools and threads of every storage's backend on ``app``.
+
+    Call it when the app shuts down (a worker's exit hook, ``atexit``), not per request: the
+    storages stay usable and reconnect on their next operation.
+    """
+    for bound in state(app).bound.values():
+        bound.backend.close()
 
 
 def by_name(name: str) -> Storage:
