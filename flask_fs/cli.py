@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 from .errors import FSError
 from .storage import Storage, by_name, state
 
-cli = AppGroup("fs", help="File storages: list them, check them, publish the static files.")
+cli = AppGroup("fs", help="File storages: list them, check them, clean them, publish the static files.")
 
 
 @contextmanager

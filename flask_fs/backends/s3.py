@@ -20,7 +20,8 @@ How it works:
 * Uploads smaller than ``multipart_threshold`` are one PutObject. Larger ones go through s3transfer's
   managed multipart upload, holding about ``(max_concurrency + 3) * multipart_chunksize`` in memory
   (26 MiB with the defaults: 2 and 5 MiB, the smallest part S3 takes). A failed upload never shows
-  under its name: s3transfer aborts it (if the server is gone, the parts wait for a lifecycle rule).
+  under its name: s3transfer aborts it (if the server or the process is gone, the parts wait for
+  a lifecycle rule or ``flask fs clean``, which aborts uploads started over a day ago).
 * Every upload records the SHA-256 of its content as user metadata (``x-amz-meta-sha256``):
   ``metadata()`` reports ``sha256:<hex>``, and ``etag:<value>`` for objects written by other tools
   (an ETag is not an MD5 for multipart or KMS-encrypted objects). S3 takes metadata when an upload
