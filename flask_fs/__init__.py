@@ -5,6 +5,7 @@ from __future__ import annotations
 from .errors import (
     BackendError,
     ConfigurationError,
+    ContentMismatch,
     FileExists,
     FileNotFound,
     FileTooLarge,
@@ -52,6 +53,7 @@ __all__ = [
     "AllExcept",
     "BackendError",
     "ConfigurationError",
+    "ContentMismatch",
     "FSError",
     "FileExists",
     "FileNotFound",

@@ -18,32 +18,335 @@ and ``FS_IMAGES_OPTIMIZE`` configure the extension itself and are not layered.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
+
+from .errors import ConfigurationError
+
+KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
 #: Keys that name a shared base below which each storage gets its own folder.
 PER_STORAGE_BASES = ("root", "url")
+#: Prefixes of global keys that configure other parts of flask_fs (static publishing), not storages.
+_GLOBAL_PREFIXES = ("FS_STATIC_",)
+#: Prefixes of keys read by other parts of flask_fs under their own names: never reported as unknown.
+RESERVED_PREFIXES = ("FS_STATIC_", "FS_IMAGES_")
 
-#: Global settings read by ``init_app`` (not per storage).
-GLOBAL_DEFAULTS: dict[str, Any] = {
-    "FS_SERVE": None,  # None: follow app.debug
-    "FS_ROOT": None,  # None: <instance_path>/fs
-    "FS_PREFIX": None,
-    "FS_URL": None,
-    "FS_BACKEND": "local",
-    "FS_IMAGES_OPTIMIZE": False,
+
+class Size(int):
+    """A number of bytes: an int, digits, or a number with a binary unit (``'16MiB'``, ``'1.5 GiB'``)."""
+
+
+class URL(str):
+    """An absolute URL with its scheme (``http://minio:9000``); a missing scheme gets a hint."""
+
+
+class BaseURL(str):
+    """A public base URL: absolute with its scheme (``https://cdn.example.com/media``) or a path (``/media``)."""
+
+
+class Extensions(list):  # type: ignore[type-arg]
+    """Extensions: a list, ``ALL``/``AllExcept(...)``, or a string such as ``'pdf, epub'``."""
+
+
+class _StorageName:
+    """The default of settings that default to the storage's own name (``bucket``, ``container``)."""
+
+    def __repr__(self) -> str:
+        return "the storage name"
+
+
+#: Use as a :class:`Setting` default to mean "the storage's name".
+STORAGE_NAME: Any = _StorageName()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting, declared once: its lower-case ``name``, ``type``, ``default`` and documentation.
+
+    ``type`` is ``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``, :class:`Size`,
+    :class:`URL`, :class:`BaseURL`, :class:`Extensions`, or ``None`` (any value, kept as given).
+    Values from environment variables arrive as strings and are converted (``'true'``, ``'8'``,
+    ``'a, b'``). ``secret`` values are never printed; ``required`` ones must be set (a ``None`` default
+    then only means "no default"). ``shown_default`` is how the documentation shows a default that
+    the value does not tell (``"the storage name"``).
+    """
+
+    name: str
+    type: Any = str
+    default: Any = None
+    secret: bool = False
+    required: bool = False
+    doc: str = ""
+    choices: tuple[Any, ...] = ()
+    shown_default: str = ""
+
+    def default_for(self, storage: str) -> Any:
+        """The default value for a storage named ``storage`` (a fresh copy of mutable defaults)."""
+        if self.default is STORAGE_NAME:
+            return storage
+        return type(self.default)(self.default) if isinstance(self.default, (dict, list)) else self.default
+
+    def coerce(self, value: Any, written: str) -> Any:
+        """``value`` converted to this setting's type; ConfigurationError naming it as ``written``."""
+        try:
+            converted = value if self.type is None else _PARSERS[self.type](value)
+        except (TypeError, ValueError) as exc:
+            shown = "'****'" if self.secret else repr(value)
+            raise ConfigurationError(f"{written} = {shown}: {exc}") from None
+        if self.choices and converted not in self.choices:
+            allowed = ", ".join(repr(choice) for choice in self.choices)
+            raise ConfigurationError(f"{written} = {converted!r}: must be one of {allowed}")
+        return converted
+
+
+def _parse_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError("not a string")
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("not an integer (a boolean)")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d[\d_]*\s*", value):
+        return int(value)
+    raise ValueError("not an integer")
+
+
+def _parse_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError("not a number")
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("not a boolean: use True/False (or 'true', 'false', 'yes', 'no', '1', '0')")
+
+
+def _parse_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    raise TypeError("not a list: give a list or a comma-separated string such as 'a, b'")
+
+
+def _parse_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    raise TypeError("not a mapping: give a dict, or a JSON object string")
+
+
+_UNITS = {"": 1, "b": 1, "kib": KiB, "mib": MiB, "gib": GiB, "tib": TiB}
+
+
+def _parse_size(value: Any) -> int:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value, re.IGNORECASE)
+        if match:
+            number, unit = match.group(1), match.group(2).lower()
+            if unit in _UNITS and (unit not in ("", "b") or "." not in number):
+                return int(float(number) * _UNITS[unit])
+            if unit in ("k", "kb", "m", "mb", "g", "gb", "t", "tb"):
+                binary = f"{number}{unit[0].upper()}iB"
+                raise ValueError(f"{unit.upper()} is ambiguous (1000 or 1024?): write {binary!r} or a number of bytes")
+        raise ValueError("not a size: give a number of bytes, or one with KiB, MiB or GiB (e.g. '16MiB')")
+    size = _parse_int(value)
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    return size
+
+
+def _parse_url(value: Any) -> str:
+    url = _parse_str(value)
+    if not re.match(r"[a-z][a-z0-9+.-]*://[^/]", url, re.IGNORECASE):
+        raise ValueError(f"not a URL with its scheme: write 'http://{url}' (or https://)")
+    return url
+
+
+def _parse_base_url(value: Any) -> str:
+    url = _parse_str(value)
+    if not url.startswith("/") and "://" not in url:
+        raise ValueError(f"neither a URL with its scheme nor an absolute path: write 'https://{url}' or '/{url}'")
+    return url
+
+
+def _parse_extensions(value: Any) -> Any:
+    from .files import All, AllExcept
+
+    if isinstance(value, (All, AllExcept)):
+        return value
+    if isinstance(value, str):
+        return value.replace(",", " ").split()
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise TypeError("not a list of extensions: give a list, or a string such as 'pdf, epub'")
+
+
+_PARSERS: dict[Any, Callable[[Any], Any]] = {
+    str: _parse_str,
+    int: _parse_int,
+    float: _parse_float,
+    bool: _parse_bool,
+    list: _parse_list,
+    dict: _parse_dict,
+    Size: _parse_size,
+    URL: _parse_url,
+    BaseURL: _parse_base_url,
+    Extensions: _parse_extensions,
 }
 
 
+def format_size(size: int) -> str:
+    """A byte count for people: ``8 MiB``, ``1 GiB``, ``500000 bytes (0.48 MiB)``."""
+    for unit, name in ((GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} bytes ({size / MiB:.2f} MiB)" if size >= KiB else f"{size} bytes"
+
+
+#: The settings of every storage, whatever its backend (read by :class:`~flask_fs.Storage` and fields).
+STORAGE_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "backend",
+        str,
+        shown_default="``FS_BACKEND``",
+        doc="This storage's backend: ``local``, ``s3``, ``swift``, ``gridfs`` or an installed third-party one. "
+        "Only this form and ``FS_BACKEND`` are read.",
+    ),
+    Setting(
+        "url",
+        BaseURL,
+        shown_default="the ``fs`` view",
+        doc="Public base URL of the storage (a CDN, a bucket website, a front server), with its scheme, or an "
+        "absolute path. From ``FS_URL`` or ``FS_<BACKEND>_URL`` the storage name is appended.",
+    ),
+    Setting(
+        "allow",
+        Extensions,
+        shown_default="``[]``",
+        doc="Extensions accepted on top of the storage's declared ones: a list, or a string such as "
+        '``"pdf, epub"`` (handy in environment variables); case and dots do not matter.',
+    ),
+    Setting(
+        "deny",
+        Extensions,
+        shown_default="``[]``",
+        doc="Extensions refused whatever the declaration and ``ALLOW`` say (same forms as ``ALLOW``).",
+    ),
+    Setting(
+        "max_size",
+        Size,
+        shown_default="no limit",
+        doc='Largest accepted upload, in bytes or with a binary unit (``"16MiB"``). A bigger one raises '
+        ":class:`~flask_fs.errors.FileTooLarge` as soon as the limit is passed, and nothing is stored.",
+    ),
+    Setting(
+        "check_content",
+        bool,
+        shown_default="on when the storage accepts only images",
+        doc="Refuse uploads whose bytes contradict their extension (a GIF or an HTML page named ``x.jpg``), "
+        "read from their signature: :class:`~flask_fs.errors.ContentMismatch`, and nothing is stored.",
+    ),
+    Setting(
+        "signed_url_expires",
+        int,
+        3600,
+        doc="Default lifetime of :meth:`~flask_fs.Storage.signed_url` URLs, in seconds.",
+    ),
+    Setting(
+        "images_max_pixels",
+        int,
+        shown_default=":data:`~flask_fs.images.DEFAULT_MAX_PIXELS`",
+        doc="Most pixels an image field accepts (a field's ``max_pixels=`` wins); larger images raise "
+        ":class:`~flask_fs.errors.ImageTooLarge`.",
+    ),
+)
+
+#: Global settings read by ``init_app`` under these names only (``FS_URL`` is also the last layer of ``url``).
+GLOBAL_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "FS_SERVE",
+        bool,
+        shown_default="``app.debug``",
+        doc="Serve stored files through the ``fs`` blueprint. When false the view answers 404, and "
+        ":meth:`~flask_fs.Storage.url` still builds its URLs (for a front server to serve).",
+    ),
+    Setting(
+        "FS_PREFIX",
+        str,
+        doc='URL prefix of the ``fs`` blueprint: with ``"/fs"`` files are at ``/fs/<storage>/<name>``, '
+        "without it at ``/<storage>/<name>``. (The S3 ``PREFIX`` setting is another thing.)",
+    ),
+    Setting(
+        "FS_ROOT",
+        str,
+        shown_default="``<instance_path>/fs``",
+        doc="Parent folder of the local storages; storage ``files`` lives in ``<FS_ROOT>/files``.",
+    ),
+    Setting("FS_URL", BaseURL, doc="Base URL of every storage without its own; the storage name is appended."),
+    Setting("FS_BACKEND", str, "local", doc="Backend of every storage that has no ``<NAME>_FS_BACKEND``."),
+    Setting(
+        "FS_IMAGES_OPTIMIZE",
+        bool,
+        False,
+        doc="Optimise every rendition written by :class:`~flask_fs.mongo.ImageField` (a field's ``optimize=`` wins).",
+    ),
+)
+
 #: Global keys that are not layered into storages (they configure the extension itself).
-_GLOBAL_ONLY = frozenset({"FS_SERVE", "FS_PREFIX", "FS_BACKEND", "FS_IMAGES_OPTIMIZE", "FS_ROOT"})
-#: Prefixes of global keys that configure other parts of flask_fs (static publishing), not storages.
-_GLOBAL_PREFIXES = ("FS_STATIC_",)
+_GLOBAL_ONLY = frozenset(setting.name for setting in GLOBAL_SETTINGS) - {"FS_URL"}
+
+
+def resolve_globals(app_config: MutableMapping[str, Any]) -> None:
+    """Fill in the global settings' defaults and convert the values given (``FS_SERVE = 'false'``)."""
+    for setting in GLOBAL_SETTINGS:
+        value = app_config.get(setting.name)
+        app_config[setting.name] = setting.default if value is None else setting.coerce(value, setting.name)
 
 
 class Config(dict):
-    """One storage's resolved settings: a dict with lower-case keys, also readable as attributes."""
+    """One storage's resolved settings: a dict with lower-case keys, also readable as attributes.
+
+    A Config built from an app's settings remembers where each value came from, so errors can name
+    a setting as the user wrote it (:meth:`name_of`).
+    """
+
+    _origins: dict[str, str] = {}
+    _prefixes: tuple[str, ...] = ()
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -54,9 +357,113 @@ class Config(dict):
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
 
-    def masked(self) -> dict[str, Any]:
-        """A copy fit for logs and listings: values of secret-looking keys are hidden."""
-        return {k: "****" if v and is_secret(k) else v for k, v in self.items()}
+    def name_of(self, key: str) -> str:
+        """The setting ``key`` as the user writes it: ``IMAGES_FS_SECRET_KEY`` (or where its value came
+        from, e.g. ``FS_S3_SECRET_KEY``); just ``secret_key`` for a backend built from a plain dict."""
+        if key in self._origins:
+            return self._origins[key]
+        return f"{self._prefixes[0]}{key.upper()}" if self._prefixes else key
+
+    def given(self, key: str) -> bool:
+        """Whether the user set ``key`` (under any of its names), as opposed to a default filling it."""
+        return key in self._origins
+
+    def names_to_set(self, key: str) -> str:
+        """Where an unset ``key`` can be given: ``FILES_FS_ROOT or FS_LOCAL_ROOT``, or just ``root``."""
+        return " or ".join(prefix + key.upper() for prefix in self._prefixes) or key
+
+    def masked(self, secrets: Collection[str] = ()) -> dict[str, Any]:
+        """A copy fit for logs and listings: secret values and the passwords in URLs are hidden.
+
+        ``secrets`` names the declared secret settings; keys that merely look secret are masked too.
+        """
+        return {k: "****" if v and (k in secrets or is_secret(k)) else _mask_url(v) for k, v in self.items()}
+
+    def _with_sources(self, origins: dict[str, str], prefixes: tuple[str, ...]) -> Config:
+        object.__setattr__(self, "_origins", origins)
+        object.__setattr__(self, "_prefixes", prefixes)
+        return self
+
+
+def _mask_url(value: Any) -> Any:
+    """Hide the password of a URL with credentials (``mongodb://user:****@host/db``)."""
+    if isinstance(value, str):
+        return re.sub(r"^([a-z][a-z0-9+.-]*://[^/:@]*:)[^/@]*@", r"\1****@", value, flags=re.IGNORECASE)
+    return value
+
+
+def resolve(settings: Iterable[Setting], storage: str, config: Mapping[str, Any], label: str) -> Config:
+    """``config`` with the declared ``settings`` converted and their defaults filled in.
+
+    Undeclared keys are kept as they are. ConfigurationError names a bad value or a missing required
+    setting as the user wrote it (when ``config`` came from :func:`storage_settings`).
+    """
+    source = config if isinstance(config, Config) else Config()
+    resolved = Config(config)._with_sources(dict(source._origins), source._prefixes)
+    missing = []
+    for setting in settings:
+        value = resolved.get(setting.name)
+        if value is None or (value == "" and setting.type not in (str, None)):
+            default = setting.default_for(storage)
+            if default is not None:
+                resolved[setting.name] = default
+            else:
+                resolved.pop(setting.name, None)
+                if setting.required:
+                    missing.append(setting.name)
+        else:
+            value = setting.coerce(value, f"storage {storage!r}: {resolved.name_of(setting.name)}")
+            if setting.required and value == "":
+                missing.append(setting.name)
+            resolved[setting.name] = value
+    if missing:
+        keys = ", ".join(resolved.names_to_set(key) for key in missing)
+        raise ConfigurationError(f"storage {storage!r} ({label}) needs {keys}")
+    return resolved
+
+
+def unknown_keys(
+    app_config: Mapping[str, Any],
+    name: str,
+    backend: str,
+    backends: Iterable[str],
+    known: Collection[str],
+    known_anywhere: Callable[[], Collection[str] | None],
+) -> None:
+    """Raise ConfigurationError for a key of storage ``name`` that no setting reads, with a "did you mean".
+
+    Checked: ``<NAME>_FS_*`` keys and ``FS_<BACKEND>_*`` keys of its backend against ``known`` (this
+    storage's settings), and plain ``FS_*`` keys. A key that another installed backend reads is not
+    unknown: ``known_anywhere()`` lists every setting of every installed backend (called only when
+    needed), or is None when some backend does not declare its settings, which disables the check.
+    """
+    own, mine = f"{name.upper()}_FS_", f"FS_{backend.upper()}_"
+    others = tuple(f"FS_{other.upper()}_" for other in backends)
+    everything: Collection[str] | None = None
+    for key in app_config:
+        if not isinstance(key, str):
+            continue
+        if key.startswith(own):
+            prefix = own
+        elif key.startswith(mine):
+            prefix = mine
+        elif key.startswith("FS_") and key not in _GLOBAL_ONLY and not key.startswith(RESERVED_PREFIXES + others):
+            prefix = "FS_"
+        else:
+            continue
+        setting = key[len(prefix) :].lower()
+        if setting in known:
+            continue
+        if prefix != mine:  # a key of another backend, for the day this storage moves there
+            everything = known_anywhere() if everything is None else everything
+            if everything is None or setting in everything:
+                continue
+        candidates = [prefix + known_key.upper() for known_key in known]
+        if prefix == "FS_":
+            candidates += sorted(_GLOBAL_ONLY | {f"FS_{other.upper()}_" for other in backends})
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigurationError(f"storage {name!r} ({backend} backend): unknown setting {key}{hint}")
 
 
 def is_secret(key: str) -> bool:
@@ -79,12 +486,15 @@ def storage_settings(
     backends: Iterable[str],
     defaults: Mapping[str, Any] = (),  # type: ignore[assignment]
 ) -> Config:
-    """Resolve the settings of storage ``name`` on ``backend`` from a Flask config mapping."""
+    """Resolve the settings of storage ``name`` on ``backend`` from a Flask config mapping.
+
+    The result remembers the key each value came from (see :meth:`Config.name_of`).
+    """
     own = f"{name.upper()}_FS_"
     per_backend = f"FS_{backend.upper()}_"
     other_backends = tuple(f"FS_{b.upper()}_" for b in backends)
     config = Config(defaults)
-    shared: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for key, value in app_config.items():
         if (
             key.startswith("FS_")
@@ -93,17 +503,19 @@ def storage_settings(
             and not key.startswith(other_backends)
             and value is not None
         ):
-            shared[key[3:].lower()] = value
+            config[key[3:].lower()], origins[key[3:].lower()] = value, key
     for key, value in app_config.items():
         if key.startswith(per_backend) and value is not None:
-            shared[key[len(per_backend) :].lower()] = value
+            setting = key[len(per_backend) :].lower()
+            config[setting], origins[setting] = value, key
     for key in PER_STORAGE_BASES:
-        if shared.get(key):
-            base = shared[key]
-            shared[key] = join_url(base, name) if key == "url" else os.path.join(base, name)
-    config.update(shared)
+        if key in origins and config[key]:
+            base = config[key]
+            config[key] = join_url(base, name) if key == "url" else os.path.join(base, name)
     for key, value in app_config.items():
         if key.startswith(own) and value is not None:
-            config[key[len(own) :].lower()] = value
+            setting = key[len(own) :].lower()
+            config[setting], origins[setting] = value, key
     config["backend"] = backend
-    return config
+    origins["backend"] = own + "BACKEND" if app_config.get(own + "BACKEND") else "FS_BACKEND"
+    return config._with_sources(origins, (own, per_backend))

@@ -31,6 +31,10 @@ class UploadNotAllowed(FSError):
     """The upload was refused for another reason than its type (see subclasses)."""
 
 
+class ContentMismatch(UploadNotAllowed):
+    """The upload's bytes are not of the type its extension names (a GIF or HTML named ``x.jpg``)."""
+
+
 class FileTooLarge(UploadNotAllowed):
     """The upload is bigger than the storage's ``MAX_SIZE`` setting."""
 

@@ -1,21 +1,19 @@
-"""The :class:`Storage`: a named set of files, bound to a backend by each application.
+"""The Flask layer of storages: declarations, ``init_app``, and the current app's bound storage.
 
 A ``Storage`` object only holds what its declaration says (name, allowed extensions, upload
-folder, overwrite policy). Its settings and backend instance live on each Flask app in
-``app.extensions['fs']``, so one storage declared at import time serves any number of apps,
-each writing to its own root.
+folder, overwrite policy). ``init_app`` binds it to each app's settings (a
+:class:`~flask_fs.bound.BoundStorage`, kept in ``app.extensions['fs']``), so one storage declared
+at import time serves any number of apps, each writing to its own root. Its methods act on the
+current app's binding; ``bind(app)`` and ``from_settings(...)`` give one explicitly, for workers,
+scripts and tests that have no app context.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import posixpath
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
-from urllib.parse import quote
 
 from flask import Flask, current_app, url_for
 from werkzeug.datastructures import FileStorage
@@ -25,30 +23,18 @@ try:  # the app context's ContextVar: a much cheaper way to the current app than
 except ImportError:  # pragma: no cover - older or future Flask
     _cv_app = None
 
-from . import names
-from .backends import CHUNK_SIZE, BaseBackend, available_backends, copy_stream, load_backend
-from .config import GLOBAL_DEFAULTS, Config, join_url, storage_settings
-from .errors import ConfigurationError, FileExists, FileTooLarge, FSError, UnauthorizedFileType
+from . import bound as _bound_module
+from .backends import BaseBackend
+from .bound import BoundStorage, ViewURL, bind
+from .config import Config, resolve_globals
+from .errors import ConfigurationError, FSError
 from .files import DEFAULTS, All, AllExcept, extension, lowered
+from .streams import CHUNK_SIZE
 
-__all__ = ["Config", "Storage"]
+__all__ = ["BoundStorage", "Config", "Storage"]
 
 Extensions = Iterable[str] | All | AllExcept
 Prefix = str | Callable[[], str] | None
-
-#: How many new names ``save(..., rename=True)`` tries before giving up.
-MAX_RENAME_ATTEMPTS = 1000
-
-
-@dataclass
-class _Bound:
-    """A storage as configured on one app (``allow``/``deny`` are its lower-cased extension settings)."""
-
-    config: Config
-    backend: BaseBackend
-    allow: frozenset[str] | All | AllExcept = frozenset()
-    deny: frozenset[str] | All | AllExcept = frozenset()
-    max_size: int | None = None
 
 
 @dataclass
@@ -56,7 +42,7 @@ class FSState:
     """Everything flask_fs keeps on an app, at ``app.extensions['fs']``."""
 
     storages: dict[str, Storage] = field(default_factory=dict)
-    bound: dict[str, _Bound] = field(default_factory=dict)
+    bound: dict[str, BoundStorage] = field(default_factory=dict)
 
 
 def state(app: Flask | None = None) -> FSState:
@@ -96,50 +82,53 @@ class Storage:
     def __repr__(self) -> str:
         return f"<Storage {self.name!r}>"
 
-    # -- configuration ------------------------------------------------------------------------------
+    # -- binding -----------------------------------------------------------------------------------
 
-    def configure(self, app: Flask) -> None:
-        """Resolve this storage's settings on ``app`` and create its backend (see :mod:`flask_fs.config`).
+    def configure(self, app: Flask, source: Mapping[str, Any] | None = None) -> None:
+        """Bind this storage to ``app``'s settings (see :mod:`flask_fs.config`); replaces an earlier binding.
 
-        Raises ConfigurationError, naming the setting to fix, for an unknown backend or a missing
-        required setting.
+        The settings are read from ``source`` when given instead of ``app.config`` (e.g. the app's
+        config with derived keys layered on top, leaving ``app.config`` as it is). Raises
+        ConfigurationError, naming the setting as the user wrote it, for an unknown backend or
+        setting, a missing required setting or a value of the wrong type.
         """
-        own_key = f"{self.name.upper()}_FS_BACKEND"
-        backend_key = own_key if app.config.get(own_key) else "FS_BACKEND"
-        backend_name = app.config.get(backend_key) or "local"
-        try:
-            backend_cls = load_backend(backend_name)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"storage {self.name!r}: {backend_key} = {backend_name!r}: {exc}") from exc
-        defaults = dict(backend_cls.defaults)
-        if backend_name == "local":
-            defaults["root"] = os.path.join(
-                app.config.get("FS_ROOT") or os.path.join(app.instance_path, "fs"), self.name
-            )
-        config = storage_settings(app.config, self.name, backend_name, available_backends(), defaults)
-        missing = [key for key in backend_cls.required if config.get(key) in (None, "")]
-        if missing:
-            keys = ", ".join(
-                f"{self.name.upper()}_FS_{k.upper()} or FS_{backend_name.upper()}_{k.upper()}" for k in missing
-            )
-            raise ConfigurationError(f"storage {self.name!r} ({backend_name} backend) needs {keys}")
-        allow, deny = (lowered(_extension_list(config.get(key))) for key in ("allow", "deny"))
-        max_size = int(config["max_size"]) if config.get("max_size") else None
-        replaced = state(app).bound.get(self.name)
-        state(app).bound[self.name] = _Bound(config, backend_cls(self.name, config), allow, deny, max_size)
-        if replaced is not None:  # configured again: release the old backend's clients and threads
-            replaced.backend.close()
+        source = app.config if source is None else source
+        bindings = state(app).bound
+        previous = bindings.get(self.name)
+        local_root = os.path.join(app.instance_path, "fs")
+        bindings[self.name] = bind(self, source, local_root, _view_url_builder(app))
+        if previous is not None:
+            previous.close()
 
-    def _bound(self) -> _Bound:
-        """This storage's settings and backend on the current app (called by every operation)."""
-        ctx = _cv_app.get(None) if _cv_app is not None else None
-        app = ctx.app if ctx is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    def bind(self, app: Flask | None = None) -> BoundStorage:
+        """This storage as bound on ``app`` (default: the current app) by ``init_app``."""
+        app = app or _current_app()
         try:
             return app.extensions["fs"].bound[self.name]
         except (KeyError, AttributeError):
             raise FSError(
                 f"storage {self.name!r} is not registered on app {app.name!r}: call flask_fs.init_app(app, storage)"
             ) from None
+
+    def from_settings(self, settings: Mapping[str, Any], view_url: ViewURL | None = None) -> BoundStorage:
+        """This storage bound to plain settings in Flask config form, with no app: for scripts and workers.
+
+        ``FS_ROOT`` (or ``<NAME>_FS_ROOT``) is required for a local storage; URLs need ``<NAME>_FS_URL``
+        (or a ``view_url`` builder).
+        """
+        return bind(self, settings, None, view_url)
+
+    def _bound(self) -> BoundStorage:
+        """The binding an operation acts on: the one running a hook, else the current app's."""
+        running = _bound_module.active.get()
+        if running is not None and running.declaration is self:
+            return running
+        ctx = _cv_app.get(None) if _cv_app is not None else None
+        app = ctx.app if ctx is not None else _current_app()
+        try:
+            return app.extensions["fs"].bound[self.name]
+        except (KeyError, AttributeError):
+            return self.bind(app)
 
     @property
     def config(self) -> Config:
@@ -151,50 +140,14 @@ class Storage:
         """This storage's backend on the current app."""
         return self._bound().backend
 
-    # -- URLs --------------------------------------------------------------------------------------
-
-    @property
-    def has_url(self) -> bool:
-        """Whether the storage has a configured public URL (otherwise URLs point at the ``fs`` view)."""
-        return bool(self.config.get("url"))
-
-    @property
-    def base_url(self) -> str:
-        """The public URL of the storage's root, ending with ``/``."""
-        configured = self.config.get("url")
-        if configured:
-            return join_url(configured)
-        return _view_url(self.name, "", external=True)
-
-    def url(self, filename: str, external: bool = False) -> str:
-        """The URL a file is (or would be) reachable at; it does not check that the file exists.
-
-        With a configured URL the name is appended, percent-encoded, to it; otherwise the URL is the
-        ``fs`` view's (absolute with ``external``).
-        """
-        filename = names.clean(filename)
-        configured = self.config.get("url")
-        if configured:
-            return join_url(configured) + quote(filename, safe="/")
-        return _view_url(self.name, filename, external)
-
-    def signed_url(self, filename: str, expires: int | None = None) -> str:
-        """A temporary URL that grants read access without credentials (s3, swift)."""
-        seconds = int(expires if expires is not None else self.config.get("signed_url_expires", 3600))
-        return self.backend.signed_url(names.clean(filename), seconds)
-
-    # -- policy ------------------------------------------------------------------------------------
+    # -- policy hooks (override to add your own rules) -----------------------------------------------
 
     def extension_allowed(self, ext: str) -> bool:
         """Whether files with extension ``ext`` (no dot, any case) may be saved here.
 
         ``<NAME>_FS_DENY`` wins over ``<NAME>_FS_ALLOW``, which adds to the storage's ``extensions``.
         """
-        ext = ext.lower()
-        bound = self._bound()
-        if ext in bound.deny:
-            return False
-        return ext in bound.allow or ext in self.extensions
+        return self._bound().extension_allowed(ext)
 
     def file_allowed(self, storage: Any, basename: str) -> bool:
         """Whether an upload may be saved as ``basename``; override to add your own checks."""
@@ -202,20 +155,35 @@ class Storage:
 
     def resolve_conflict(self, target_folder: str, basename: str) -> str:
         """A free name for ``basename`` in ``target_folder``: ``name_1.ext``, ``name_2.ext``, ..."""
-        stem, dot, ext = basename.rpartition(".")
-        if not stem:
-            stem, dot, ext = basename, "", ""
-        for number in range(1, MAX_RENAME_ATTEMPTS + 1):
-            candidate = f"{stem}_{number}{dot}{ext}"
-            if not self.exists(posixpath.join(target_folder, candidate)):
-                return candidate
-        raise FileExists(f"no free name for {basename!r} in {target_folder!r}")
+        return self._bound().resolve_conflict(target_folder, basename)
 
-    # -- writing ------------------------------------------------------------------------------------
+    # -- operations, on the current app's binding (see BoundStorage for each) ------------------------
+
+    @property
+    def has_url(self) -> bool:
+        """Whether the storage has a configured public URL (otherwise URLs point at the ``fs`` view)."""
+        return self._bound().has_url
+
+    @property
+    def base_url(self) -> str:
+        """The public URL of the storage's root, ending with ``/``."""
+        return self._bound().base_url
+
+    def url(self, filename: str, external: bool = False) -> str:
+        """The URL a file is (or would be) reachable at; it does not check that the file exists.
+
+        With a configured URL the name is appended, percent-encoded, to it; otherwise the URL is the
+        ``fs`` view's (absolute with ``external``).
+        """
+        return self._bound().url(filename, external)
+
+    def signed_url(self, filename: str, expires: int | None = None) -> str:
+        """A temporary URL that grants read access without credentials (s3, swift)."""
+        return self._bound().signed_url(filename, expires)
 
     def save(
         self,
-        file_or_wfs: IO[bytes] | FileStorage,
+        file_or_wfs: IO[bytes] | FileStorage | bytes | str,
         filename: str | None = None,
         prefix: Prefix = None,
         overwrite: bool | None = None,
@@ -223,194 +191,114 @@ class Storage:
         *,
         headers: Mapping[str, str] | None = None,
     ) -> str:
-        """Save an upload (a Werkzeug ``FileStorage``) or a binary file object; return its name.
+        """Save an upload (a Werkzeug ``FileStorage``), a binary file object, bytes or text; return its name.
 
         An upload's client-side name is sanitised; an explicit ``filename`` must already be safe.
         ``headers`` are stored with the file where the backend can (``backend.keeps_headers``, see
-        ``BaseBackend.save``). Raises UnauthorizedFileType, FileExists, FileTooLarge or InvalidFileName.
+        ``BaseBackend.save``). Raises UnauthorizedFileType, ContentMismatch, FileExists,
+        FileTooLarge or InvalidFileName.
         """
-        stream: IO[bytes]
-        if isinstance(file_or_wfs, FileStorage):
-            if filename is None:
-                filename = names.secure_upload_name(file_or_wfs.filename)
-            stream = file_or_wfs.stream
-        else:
-            stream = file_or_wfs
-            if filename is None:
-                filename = names.secure_upload_name(os.path.basename(str(getattr(stream, "name", ""))))
-        folder = prefix if prefix is not None else self.upload_to
-        if folder is not None and callable(folder):
-            folder = folder()
-        filename = names.join(folder, filename) if folder else names.clean(filename)
-        if not self.file_allowed(file_or_wfs, filename.rpartition("/")[2]):
-            raise UnauthorizedFileType(
-                f"files of type {extension(filename) or '(none)'!r} are not allowed in {self.name!r}"
-            )
-        overwrite = self.overwrite if overwrite is None else overwrite
-        rename = self.rename if rename is None else rename
-        bound = self._bound()
-        if bound.max_size is not None:
-            stream = _LimitedReader(stream, bound.max_size)
-        if overwrite or not rename:
-            if headers:
-                bound.backend.save(stream, filename, overwrite=overwrite, headers=headers)
-            else:
-                bound.backend.save(stream, filename, overwrite=overwrite)
-            return filename
-        return self._save_renaming(stream, filename, **({"headers": headers} if headers else {}))
-
-    def _save_renaming(self, stream: IO[bytes], filename: str, **extra: Any) -> str:
-        """Save under ``filename`` or the first free name after it, never replacing a file."""
-        if not stream.seekable():  # a retry must send the same bytes again: keep them in a spool
-            with tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE * 8) as spool:
-                copy_stream(stream, spool)
-                spool.seek(0)
-                return self._save_renaming(spool, filename, **extra)
-        start = stream.tell()
-        folder, basename = posixpath.split(filename)
-        backend = self._bound().backend
-        for _ in range(MAX_RENAME_ATTEMPTS):
-            try:
-                backend.save(stream, filename, overwrite=False, **extra)
-                return filename
-            except FileExists:
-                stream.seek(start)
-                filename = posixpath.join(folder, self.resolve_conflict(folder, basename))
-        raise FileExists(f"no free name for {basename!r}")
+        return self._bound().save(file_or_wfs, filename, prefix, overwrite, rename, headers=headers)
 
     def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
         """Store ``content`` (text is encoded as UTF-8) under ``filename``."""
-        overwrite = self.overwrite if overwrite is None else overwrite
-        self._bound().backend.write(names.clean(filename), content, overwrite=overwrite)
+        self._bound().write(filename, content, overwrite)
 
     def open(self, filename: str, mode: str = "r", **kwargs: Any) -> IO:
         """Open a file object: ``r``/``rb`` read, ``w``/``wb`` replace, ``x``/``xb`` create only.
 
         Writes are stored when the file is closed; an exception inside ``with`` discards them.
         """
-        return self._bound().backend.open(names.clean(filename), mode, **kwargs)
+        return self._bound().open(filename, mode, **kwargs)
 
     def delete(self, filename: str) -> None:
         """Delete this one file; deleting a missing file does nothing."""
-        self._bound().backend.delete(names.clean(filename))
+        self._bound().delete(filename)
 
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:
         """Copy a file within this storage."""
-        overwrite = self.overwrite if overwrite is None else overwrite
-        self.backend.copy(names.clean(source), names.clean(target), overwrite=overwrite)
+        self._bound().copy(source, target, overwrite)
 
     def move(self, source: str, target: str, overwrite: bool | None = None) -> None:
         """Move (rename) a file within this storage."""
-        overwrite = self.overwrite if overwrite is None else overwrite
-        self.backend.move(names.clean(source), names.clean(target), overwrite=overwrite)
-
-    # -- reading -----------------------------------------------------------------------------------
+        self._bound().move(source, target, overwrite)
 
     def exists(self, filename: str) -> bool:
         """Whether the file is stored."""
-        return self._bound().backend.exists(names.clean(filename))
+        return self._bound().exists(filename)
 
     def __contains__(self, filename: str) -> bool:
-        return self.exists(filename)
+        return self._bound().exists(filename)
 
     def read(self, filename: str) -> bytes:
         """The whole content as bytes; prefer :meth:`read_chunks` or :meth:`open` for large files."""
-        return self._bound().backend.read(names.clean(filename))
+        return self._bound().read(filename)
 
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
         """Stream the bytes from ``start`` to ``end`` (exclusive) in chunks of at most ``chunk_size``."""
-        if chunk_size <= 0 or start < 0 or (end is not None and end < start):
-            raise ValueError("chunk_size must be positive and 0 <= start <= end")
-        return self.backend.read_chunks(names.clean(filename), chunk_size, start, end)
+        return self._bound().read_chunks(filename, chunk_size, start, end)
 
     def list_files(self) -> Iterator[str]:
         """Yield the name of every file in the storage."""
-        return self.backend.list_files()
+        return self._bound().list_files()
 
     def metadata(self, filename: str) -> dict[str, Any]:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""
-        filename = names.clean(filename)
-        meta = dict(self.backend.metadata(filename))
-        meta.setdefault("filename", posixpath.basename(filename))
-        meta["url"] = self.url(filename)
-        return meta
+        return self._bound().metadata(filename)
 
     def path(self, filename: str) -> str:
         """The absolute local path of a file (local backend only; OperationNotSupported elsewhere)."""
-        return self.backend.path(names.clean(filename))
+        return self._bound().path(filename)
 
     def serve(self, filename: str) -> Any:
         """A response streaming the file to a browser, safely (see :mod:`flask_fs.views`)."""
+        from . import names
         from .views import serve_file
 
         return serve_file(self._bound().backend, names.clean(filename))
 
     def check(self) -> None:
         """Raise an FSError unless the backend's server is reachable with the configured credentials."""
-        try:
-            self.backend.check()
-        except FSError:
-            raise
-        except Exception as exc:
-            raise FSError(f"storage {self.name!r} is not reachable: {exc}") from exc
+        self._bound().check()
 
 
-def _extension_list(value: Any) -> Any:
-    """An ALLOW/DENY setting as extensions: a list, ALL/AllExcept, or a string like ``'pdf, epub'``."""
-    if not value:
-        return ()
-    return value.replace(",", " ").split() if isinstance(value, str) else value
-
-
-def _view_url(storage: str, filename: str, external: bool) -> str:
-    """The ``fs`` view's URL for a file; a path when there is no request nor ``SERVER_NAME`` to build a host."""
+def _current_app() -> Flask:
     try:
-        return url_for("fs.get_file", fs=storage, filename=filename, _external=external)
-    except RuntimeError:  # outside a request, with no SERVER_NAME (CLI, scripts, tasks)
-        adapter = current_app.url_map.bind("localhost", script_name=current_app.config["APPLICATION_ROOT"])
-        return adapter.build("fs.get_file", {"fs": storage, "filename": filename})
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    except RuntimeError:
+        raise FSError(
+            "no Flask app is active: use the storage inside an app context, or bind it explicitly "
+            "(storage.bind(app) or storage.from_settings(settings))"
+        ) from None
 
 
-class _LimitedReader(io.RawIOBase):
-    """Reads through ``stream`` and raises FileTooLarge once more than ``limit`` bytes came."""
+def _view_url_builder(app: Flask) -> ViewURL:
+    """Builds URLs of the ``fs`` view on ``app``, in or out of a request (then a path unless ``SERVER_NAME``)."""
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        self._stream, self._limit, self._count = stream, limit, 0
-        self._origin = stream.tell() if stream.seekable() else 0
+    def build(storage: str, filename: str, external: bool) -> str:
+        ctx = _cv_app.get(None) if _cv_app is not None else None
+        if ctx is not None and ctx.app is app:
+            try:
+                return url_for("fs.get_file", fs=storage, filename=filename, _external=external)
+            except RuntimeError:  # no request and no SERVER_NAME
+                pass
+        server = app.config.get("SERVER_NAME")
+        adapter = app.url_map.bind(
+            server or "localhost",
+            script_name=app.config["APPLICATION_ROOT"],
+            url_scheme=app.config.get("PREFERRED_URL_SCHEME") or "http",
+        )
+        values = {"fs": storage, "filename": filename}
+        return adapter.build("fs.get_file", values, force_external=external and bool(server))
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
-        data = self._stream.read(size)
-        self._count += len(data)
-        if self._count > self._limit:
-            raise FileTooLarge(f"uploads to this storage are limited to {self._limit} bytes")
-        return data
-
-    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def seekable(self) -> bool:
-        return self._stream.seekable()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        position = self._stream.seek(offset, whence)
-        self._count = position - self._origin
-        return position
-
-    def tell(self) -> int:
-        return self._stream.tell()
+    return build
 
 
 def init_app(app: Flask, *storages: Storage) -> None:
     """Set up flask_fs on ``app``: global defaults, the ``fs`` blueprint, and these storages."""
-    for key, value in GLOBAL_DEFAULTS.items():
-        app.config.setdefault(key, value)
+    resolve_globals(app.config)
     if app.config["FS_SERVE"] is None:
         app.config["FS_SERVE"] = app.debug
     if not app.config["FS_ROOT"]:
@@ -432,7 +320,7 @@ def close(app: Flask) -> None:
     storages stay usable and reconnect on their next operation.
     """
     for bound in state(app).bound.values():
-        bound.backend.close()
+        bound.close()
 
 
 def by_name(name: str) -> Storage:

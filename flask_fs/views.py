@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import serving
+from . import serving, signals
 from .backends import BaseBackend, file_not_found
 from .errors import FileNotFound, InvalidFileName
 from .serving import ServedFile
@@ -53,9 +53,12 @@ def get_file(fs: str, filename: str) -> Any:
     if storage is None:
         abort(404)
     try:
-        return storage.serve(filename)
+        with signals.observed(storage, "serve", filename, signals.file_served) as event:
+            response = storage.serve(filename)
+            event["status"] = response.status_code
     except (FileNotFound, InvalidFileName):
         abort(404)
+    return response
 
 
 def serve_file(backend: BaseBackend, filename: str) -> Response:

@@ -14,6 +14,9 @@ from flask import Flask
 import flask_fs as fs
 from tests.servers import start_moto, start_swift
 
+# As users enable it: the fs_memory fixture, and detailed assertions in the contract suite.
+pytest_plugins = ["flask_fs.testing"]
+
 
 def make_app(tmp_path, **config) -> Flask:
     """A Flask app whose instance folder (hence default FS_ROOT) is inside ``tmp_path``."""

@@ -88,3 +88,19 @@ def bucket_keys(client, bucket: str) -> set[str]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys.update(obj["Key"] for obj in page.get("Contents", ()))
     return keys
+
+
+def versioned_bucket(client, bucket: str) -> str:
+    """Create ``bucket`` with versioning on, so that every PUT of a key leaves one more version."""
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return bucket
+
+
+def put_counts(client, bucket: str) -> dict[str, int]:
+    """How many times each key of a versioned bucket was written (its number of versions)."""
+    counts: dict[str, int] = {}
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", ()):
+            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts

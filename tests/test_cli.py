@@ -127,6 +127,37 @@ def test_publish_sets_up_static_files_when_the_app_did_not(site):
     assert (site / "instance/fs/assets/static/css/app.css").exists()
 
 
+@pytest.mark.parametrize("with_flask_fs", [True, False])
+def test_publish_without_static_publishing_says_so(site, with_flask_fs):
+    app = site_app(site) if with_flask_fs else Flask("bare", instance_path=str(site / "instance"))
+    result = run(app, "fs", "publish")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"Error: static publishing is not configured on app {app.name!r}: use StaticFiles(app) or FlaskS3(app), "
+        "or set FS_STATIC_* or FLASKS3_* settings"
+    ]
+
+
+def test_publish_with_flask_s3_settings_alone(site, moto):
+    bucket = moto["ASSETS_FS_BUCKET"]
+    app = site_app(
+        site, FLASKS3_BUCKET_NAME=bucket, FLASKS3_REGION="us-east-1", FLASKS3_ENDPOINT_URL=moto["ASSETS_FS_ENDPOINT"],
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY=SECRET,
+    )  # fmt: skip
+    before = dict(app.config)
+    result = run(app, "fs", "publish", "-q")
+    assert result.exit_code == 0, result.output
+    assert f"uploaded {len(PUBLISHED)}, unchanged 0, deleted 0" in result.output
+    assert bucket_keys(s3_client(moto), bucket) == PUBLISHED | {MANIFEST}
+    assert dict(app.config) == before
+
+
+def test_publish_with_a_bad_flask_s3_setting(site):
+    result = run(site_app(site, FLASKS3_BUCKET_NAME="b", FLASKS3_URL_STYLE="virtual"), "fs", "publish")
+    assert result.exit_code == 1
+    assert result.output == "Error: FLASKS3_URL_STYLE must be 'host' or 'path', not 'virtual'\n"
+
+
 def test_ls_lists_files_with_sizes(site, moto):
     app = site_app(site, **moto)
     StaticFiles(app)

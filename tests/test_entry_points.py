@@ -93,7 +93,12 @@ def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_p
     fs.init_app(app, files, avatars)
     with app.test_request_context():
         assert type(files.backend).__name__ == "MemoryBackend"
-        assert files.config == {"bucket": "shared", "greeting": "hello", "backend": "memory"}
+        assert files.config == {
+            "bucket": "shared",
+            "greeting": "hello",
+            "backend": "memory",
+            "signed_url_expires": 3600,
+        }
         assert avatars.config.bucket == "faces"
         files.write("a.txt", "in memory")
         assert files.save(FileStorage(io.BytesIO(b"png"), filename="me.png"), prefix="up") == "up/me.png"

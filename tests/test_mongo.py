@@ -464,6 +464,18 @@ def test_jpeg_stays_jpeg_with_jpg_names(app):
     for name in ("photo.jpeg", "photo-100.jpeg", "photo-32.jpeg"):
         assert stored_image(images, name).format == "JPEG"
 
+
+
+def test_content_contradicting_the_name_is_refused(app):
+    picture = Picture()
+    with pytest.raises(fs.ContentMismatch, match=r"wrong(-original)?\.png"):
+        picture.image.save(upload(encode(quadrants(300, 200), "JPEG"), "wrong.png"))
+    assert not picture.image
+    assert list(images.list_files()) == []
+
+
+def test_renditions_are_named_after_their_format_without_content_check(make_fs_app):
+    make_fs_app(IMAGES_FS_CHECK_CONTENT=False)
     # a JPEG uploaded under a .png name: renditions get the name of what they are
     other = Picture()
     other.image.save(upload(encode(quadrants(300, 200), "JPEG"), "wrong.png"))

@@ -1,8 +1,9 @@
 """Static publishing (flask_fs.static): to S3 (moto's server and Swift's S3 API) and to a local
-storage, URLs in rendered templates, and the Flask-S3 compatible API."""
+storage, URLs in rendered templates. The Flask-S3 compatible API is tested in test_static_flask_s3.py."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 from flask import render_template_string
 
 import flask_fs as fs
-from flask_fs.static import FlaskS3, PublishError, StaticFiles, create_all, publish
+from flask_fs.static import PublishError, StaticFiles, publish
 from flask_fs.static import url_for as static_url_for
 from tests.backends.conftest import unique
 from tests.servers import free_port
@@ -135,6 +136,21 @@ def test_unchanged_second_run_uploads_nothing_then_only_changes(site, s3):
     assert third.reasons == {"static/css/app.css": "changed", "static/new.txt": "new"}
     assert client.get_object(Bucket=bucket, Key="static/css/app.css")["Body"].read() == b"body { color: blue }"
     assert client.head_object(Bucket=bucket, Key="static/js/app.js")["LastModified"] == before
+
+
+def test_app_config_is_left_as_written(site, moto):
+    app = site_app(site, FS_STATIC_GZIP=True, FS_STATIC_HEADERS={"X-Team": "web"}, **moto)
+    before = copy.deepcopy(dict(app.config))
+    StaticFiles(app)
+    publish(app)
+    render(app)
+    StaticFiles(app)
+    publish(app, verify=True, delete=True)
+    assert sorted(app.config) == sorted(before)
+    for key, value in before.items():
+        assert app.config[key] == value, key
+    head = s3_client(moto).head_object(Bucket=moto["ASSETS_FS_BUCKET"], Key="static/css/app.css")
+    assert head["ContentEncoding"] == "gzip" and head["Metadata"]["x-team"] == "web"
 
 
 def test_changed_headers_upload_again(site, moto):
@@ -401,93 +417,6 @@ def test_local_verify_notices_changes(site):
     (root / "static/img/logo.png").unlink()
     assert publish(app).uploaded == []
     assert sorted(publish(app, verify=True).uploaded) == ["static/img/logo.png", "static/js/app.js"]
-
-
-# -- Flask-S3 compatibility ---------------------------------------------------------------------------
-
-
-def flask_s3_config(moto: dict, **extra) -> dict:
-    """A Flask-S3 configuration, plus the endpoint of the test server (as FS_S3_ENDPOINT)."""
-    return {
-        "FLASKS3_BUCKET_NAME": moto["ASSETS_FS_BUCKET"], "FLASKS3_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "FS_S3_ENDPOINT": moto["ASSETS_FS_ENDPOINT"], **extra,
-    }  # fmt: skip
-
-
-def test_flask_s3_urls(site, moto):
-    bucket = moto["ASSETS_FS_BUCKET"]
-    cases = [
-        ({}, f"https://{bucket}.s3.amazonaws.com/static/css/app.css"),
-        ({"FLASKS3_URL_STYLE": "path"}, f"https://s3.amazonaws.com/{bucket}/static/css/app.css"),
-        ({"FLASKS3_USE_HTTPS": False}, f"http://{bucket}.s3.amazonaws.com/static/css/app.css"),
-        ({"FLASKS3_CDN_DOMAIN": "cdn.example.com"}, "https://cdn.example.com/static/css/app.css"),
-        ({"FLASKS3_BUCKET_DOMAIN": "s3.eu-west-1.amazonaws.com", "FLASKS3_PREFIX": "/v3/"},
-         f"https://{bucket}.s3.eu-west-1.amazonaws.com/v3/static/css/app.css"),
-        ({"S3_CDN_DOMAIN": "old.example.com", "S3_USE_HTTPS": False}, "http://old.example.com/static/css/app.css"),
-    ]  # fmt: skip
-    for extra, expected in cases:
-        config = flask_s3_config(moto, **extra)
-        del config["FS_S3_ENDPOINT"]  # URLs as Flask-S3 builds them, for AWS
-        app = site_app(site, **config)
-        FlaskS3(app)
-        assert render(app) == expected, extra
-    for switches in ({"FLASKS3_ACTIVE": False}, {"USE_S3": False}, {"FLASKS3_OVERRIDE_TESTING": False}):
-        app = site_app(site, **flask_s3_config(moto, **switches))
-        FlaskS3(app)
-        assert render(app) == "/static/css/app.css", switches
-    app = site_app(site, DEBUG=True, **flask_s3_config(moto))
-    s3ext = FlaskS3()
-    s3ext.init_app(app)
-    assert render(app) == "/static/css/app.css"
-    app = site_app(site, DEBUG=True, FLASKS3_DEBUG=True, **flask_s3_config(moto))
-    FlaskS3(app)
-    with app.test_request_context():  # with an endpoint, URLs are the endpoint's
-        assert static_url_for("static", filename="x.js") == f"{moto['ASSETS_FS_ENDPOINT']}/{bucket}/static/x.js"
-        assert static_url_for("page") == "/"
-
-
-def test_flask_s3_create_all_honours_settings(site, moto):
-    config = flask_s3_config(
-        moto, FLASKS3_GZIP=True, FLASKS3_GZIP_ONLY_EXTS=[".js"], FLASKS3_HEADERS={"Cache-Control": "max-age=600"},
-        FLASKS3_FILEPATH_HEADERS={r"css$": {"Cache-Control": "no-cache"}}, FLASKS3_PREFIX="site",
-    )  # fmt: skip
-    app = site_app(site, **config)
-    FlaskS3(app)
-    create_all(app)
-    client, bucket = s3_client(moto), moto["ASSETS_FS_BUCKET"]
-    assert bucket_keys(client, bucket) == {f"site/{name}" for name in PUBLISHED | {MANIFEST}}
-    js = client.get_object(Bucket=bucket, Key="site/static/js/app.js")
-    assert js["ContentEncoding"] == "gzip" and js["CacheControl"] == "max-age=600"
-    assert gzip.decompress(js["Body"].read()) == FILES["static/js/app.js"]
-    css = client.head_object(Bucket=bucket, Key="site/static/css/app.css")
-    assert css["CacheControl"] == "no-cache" and "ContentEncoding" not in css and css["ContentType"] == "text/css"
-
-
-def test_flask_s3_create_all_arguments(site, moto):
-    app = site_app(site, FS_S3_ENDPOINT=moto["ASSETS_FS_ENDPOINT"], AWS_ACCESS_KEY_ID="testing")
-    bucket = unique("created")
-    result = create_all(
-        app, password="testing", bucket_name=bucket, location="EU", include_hidden=True,
-        filepath_filter_regex=r"^(img|\.)", put_bucket_acl=True,
-    )  # fmt: skip
-    assert sorted(result.uploaded) == ["static/.cache/ignored.js", "static/.hidden.txt", "static/img/logo.png"]
-    client = s3_client({**moto, "ASSETS_FS_BUCKET": bucket})
-    assert client.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
-    grants = client.get_bucket_acl(Bucket=bucket)["Grants"]
-    assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants)
-    assert "ASSETS_FS_BUCKET" not in app.config and "ASSETS_FS_SECRET_KEY" not in app.config  # only for that call
-
-
-def test_flask_s3_create_all_with_old_setting_names(site, moto):
-    app = site_app(
-        site, S3_BUCKET_NAME=moto["ASSETS_FS_BUCKET"], S3_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing", FS_S3_ENDPOINT=moto["ASSETS_FS_ENDPOINT"],
-        S3_HEADERS={"Expires": "Thu, 15 Apr 2010 20:00:00 GMT"},
-    )  # fmt: skip
-    create_all(app)
-    head = s3_client(moto).head_object(Bucket=moto["ASSETS_FS_BUCKET"], Key="static/css/app.css")
-    assert head["Expires"].year == 2010
 
 
 # -- publishing to Swift (its own API) ----------------------------------------------------------------

@@ -138,6 +138,19 @@ def test_by_name(storage):
 # -- what save accepts -----------------------------------------------------------------------------
 
 
+def image_bytes(filename: str) -> bytes:
+    """A real 2x2 image in the format the name's extension says, or ``b"x"`` for other names."""
+    from PIL import Image
+
+    formats = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "gif": "GIF"}
+    fmt = formats.get(filename.rpartition(".")[2].lower())
+    if fmt is None:
+        return b"x"
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(out, fmt)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     ("extensions", "filename", "allowed"),
     [
@@ -160,10 +173,11 @@ def test_by_name(storage):
 )
 def test_upload_extension_policy(tmp_path, extensions, filename, allowed):
     app, files = make_storage(tmp_path, extensions)
+    content = image_bytes(filename)  # image-only storages check that the content is what the name says
     with app.app_context():
         if allowed:
-            assert files.save(stream(b"x"), filename) == filename
-            assert files.read(filename) == b"x"
+            assert files.save(stream(content), filename) == filename
+            assert files.read(filename) == content
         else:
             with pytest.raises(fs.UnauthorizedFileType):
                 files.save(stream(b"x"), filename)

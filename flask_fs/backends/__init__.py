@@ -21,22 +21,35 @@ from __future__ import annotations
 import functools
 import io
 import mimetypes
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import suppress
+from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from types import GeneratorType
 from typing import IO, Any, BinaryIO, NoReturn
 
 from .. import serving
-from ..errors import BackendError, ConfigurationError, FileNotFound, FSError, OperationNotSupported
+from ..config import STORAGE_NAME, Config, Setting, resolve
+from ..errors import ConfigurationError, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
+from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, TextWriter, copy_stream, skip
+
+__all__ = [
+    "CHUNK_SIZE",
+    "SPOOL_SIZE",
+    "BaseBackend",
+    "RangedReader",
+    "ServedFile",
+    "Setting",
+    "SpooledWriter",
+    "TRANSLATED_OPERATIONS",
+    "TranslatedStream",
+    "available_backends",
+    "copy_stream",
+    "file_not_found",
+    "load_backend",
+]
 
 ENTRY_POINT_GROUP = "fs.backend"
-#: Read and copy buffer size: large enough for throughput, small enough for bounded memory.
-CHUNK_SIZE = 1024 * 1024
-#: Writers opened with ``open(name, 'wb')`` keep this much in memory before spilling to disk.
-SPOOL_SIZE = 8 * 1024 * 1024
 
 Content = bytes | str
 #: The public operations whose failures go through ``translate_error``, with the position of the
@@ -51,25 +64,48 @@ TRANSLATED_OPERATIONS: Mapping[str, int | None] = {
 class BaseBackend:
     """Stores files for one storage. ``config`` holds that storage's resolved settings."""
 
+    #: This backend's settings, declared once (:class:`~flask_fs.config.Setting`): their defaults are
+    #: filled in and their values converted whether the backend is built by a Storage or directly.
+    settings: tuple[Setting, ...] = ()
     #: Settings without which the backend cannot work: ``init_app`` fails early when one is unset.
+    #: Derived from :attr:`settings`; older backends may still set it (and :attr:`defaults`) instead.
     required: tuple[str, ...] = ()
-    #: Default values of this backend's settings (lower-case keys).
+    #: Default values of this backend's settings (lower-case keys); derived from :attr:`settings` too.
     defaults: Mapping[str, Any] = {}
+    #: Whether the class declares its :attr:`settings` (else only what ``defaults``/``required`` name
+    #: is known, and keys it does not name are not reported as unknown).
+    declares_settings: bool = False
     #: Whether ``save(..., headers=...)`` stores the headers and the server sends them back with the
     #: file (object stores); backends without it accept ``headers`` and ignore them.
     keeps_headers: bool = False
 
-    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
-        self.name = name
-        self.config = config
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Route the failures of the public operations the subclass defines through translate_error."""
+        """Keep :attr:`settings`, :attr:`defaults` and :attr:`required` consistent, whichever the class
+        set, and route the failures of the public operations it defines through translate_error."""
         super().__init_subclass__(**kwargs)
-        for method, position in TRANSLATED_OPERATIONS.items():
-            function = cls.__dict__.get(method)
+        own = cls.__dict__
+        declared = {setting.name: setting for setting in cls.settings}
+        if "settings" in own:
+            cls.declares_settings = True
+        else:  # an older backend: its defaults and required keys are its settings, of any type
+            for key, value in own.get("defaults", {}).items():
+                declared[key] = replace(declared.get(key, Setting(key, None)), default=value)
+            for key in own.get("required", ()):
+                declared[key] = replace(declared.get(key, Setting(key, None)), required=True)
+        cls.settings = tuple(declared.values())
+        cls.defaults = {s.name: s.default for s in cls.settings if s.default not in (None, STORAGE_NAME)}
+        cls.required = tuple(s.name for s in cls.settings if s.required)
+        for method, position in TRANSLATED_OPERATIONS.items():  # one error hook: see translate_error
+            function = own.get(method)
             if callable(function) and not getattr(function, "_translating", False):
                 setattr(cls, method, _translating(function, method, position))
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        """``config``: the storage's settings, a Config or a plain dict, all or some of them (the
+        defaults are filled in, values converted; ConfigurationError for a bad or missing one)."""
+        self.name = name
+        label = f"{config.get('backend') or type(self).__name__} backend"
+        self.config: Config = resolve(self.settings, name, config, label)
 
     def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
         """The flask_fs error standing for ``exc``, raised by this backend's client library or the OS
@@ -139,7 +175,7 @@ class BaseBackend:
             stream = self.open_read(filename)
             return stream if mode == "rb" else io.TextIOWrapper(stream, **kwargs)
         writer = SpooledWriter(lambda f: self.save(f, filename, overwrite=mode[0] == "w"))
-        return writer if mode.endswith("b") else io.TextIOWrapper(writer, **kwargs)
+        return writer if mode.endswith("b") else TextWriter(writer, **kwargs)
 
     def read(self, filename: str) -> bytes:
         """The whole content, as bytes."""
@@ -159,7 +195,7 @@ class BaseBackend:
                 if f.seekable():
                     f.seek(start)
                 else:
-                    _skip(f, start)
+                    skip(f, start)
             remaining = None if end is None else max(end - start, 0)
             while remaining is None or remaining > 0:
                 chunk = f.read(chunk_size if remaining is None else min(chunk_size, remaining))
@@ -299,7 +335,7 @@ class TranslatedStream:
         return self._call("read", size)
 
     def read1(self, size: int = -1) -> bytes:
-        return self._call("read1", size)
+        return self._call("read1" if hasattr(self._stream, "read1") else "read", size)
 
     def readinto(self, buffer: Any) -> int:
         return self._call("readinto", buffer)
@@ -324,129 +360,6 @@ class TranslatedStream:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-
-class SpooledWriter(io.BufferedIOBase):
-    """A writable binary file that hands its content to ``commit`` when closed without error.
-
-    It spools in memory up to :data:`SPOOL_SIZE` then on disk, so writing a large file through
-    ``storage.open(name, 'wb')`` stays in bounded memory. Leaving a ``with`` block by an exception
-    discards the content instead of storing half of it.
-    """
-
-    def __init__(self, commit: Callable[[IO[bytes]], None]) -> None:
-        super().__init__()
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)  # noqa: SIM115 - closed in close()
-        self._commit = commit
-        self._discard = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:  # type: ignore[override]
-        if self.closed:
-            raise ValueError("write to a closed file")
-        return self._spool.write(data)
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        self._discard = exc_type is not None
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            if not self._discard:
-                self._spool.seek(0)
-                self._commit(self._spool)
-        finally:
-            self._spool.close()
-            super().close()
-
-
-class RangedReader(io.RawIOBase):
-    """A remote object as a seekable binary file, over streamed (ranged) GETs.
-
-    ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
-    ``read(n)`` and ``close()``): it runs at the first read when no ``body`` was given, and after a
-    seek, so seeking costs nothing until the next read. Client exceptions go through: the backend's
-    ``translate_error`` turns them into flask_fs errors.
-    """
-
-    def __init__(self, size: int, reopen: Callable[[int], Any], body: Any = None) -> None:
-        super().__init__()
-        self.size, self._reopen, self._body, self._position = size, reopen, body, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        position = (offset, self._position + offset, self.size + offset)[whence]
-        if position < 0:
-            raise ValueError("negative seek position")
-        if position != self._position:
-            self._drop_body()
-            self._position = position
-        return position
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed file")
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK_SIZE), b""))
-        wanted = min(size, self.size - self._position)
-        if wanted <= 0:
-            return b""
-        if self._body is None:
-            self._body = self._reopen(self._position)
-        data = self._body.read(wanted)
-        if not data:
-            raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
-        if self._position + len(data) >= self.size:
-            self._body.read(1)  # at the end: lets the client check the length and checksum it got
-        self._position += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _drop_body(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            with suppress(Exception):  # closing a half-read response may fail; nothing is left to free then
-                body.close()
-
-    def close(self) -> None:
-        self._drop_body()
-        super().close()
-
-
-def _skip(f: IO[bytes], count: int) -> None:
-    while count > 0:
-        chunk = f.read(min(count, CHUNK_SIZE))
-        if not chunk:
-            return
-        count -= len(chunk)
-
-
-def copy_stream(source: IO[bytes], target: IO[bytes]) -> int:
-    """Copy ``source`` into ``target`` in bounded chunks; return the byte count."""
-    total = 0
-    while chunk := source.read(CHUNK_SIZE):
-        total += len(chunk)
-        target.write(chunk)
-    return total
 
 
 def available_backends() -> dict[str, EntryPoint]:
@@ -474,3 +387,18 @@ def load_backend(name: str) -> type[BaseBackend]:
 def file_not_found(filename: str) -> FileNotFound:
     """The error every backend raises for a missing file."""
     return FileNotFound(f"no file named {filename!r}")
+
+
+def settings_anywhere() -> set[str] | None:
+    """Every setting name that some installed backend reads, or None when that cannot be told (a
+    backend fails to import, or does not declare its settings)."""
+    names: set[str] = set()
+    for name in available_backends():
+        try:
+            cls = load_backend(name)
+        except ConfigurationError:
+            return None
+        if not cls.declares_settings:
+            return None
+        names.update(setting.name for setting in cls.settings)
+    return names

@@ -38,6 +38,7 @@ import gridfs.errors
 import pymongo
 import pymongo.errors
 
+from ..config import STORAGE_NAME, Setting
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
@@ -55,15 +56,27 @@ def _database_in_url(url: str) -> str:
 class GridFsBackend(BaseBackend):
     """A GridFS storage, one bucket per storage name (see the module documentation)."""
 
-    required = ("mongo_url",)
-    defaults: Mapping[str, Any] = {"server_selection_timeout_ms": 5000}
+    settings = (
+        Setting("mongo_url", str, required=True, doc="MongoDB connection URL, e.g. ``mongodb://db.example.com/site`` "
+                "(a password in it is masked by ``flask fs storages``)."),
+        Setting("mongo_db", str, shown_default="the URL's database",
+                doc="Database holding the bucket; one of the two must name it."),
+        Setting("bucket", str, STORAGE_NAME,
+                doc="GridFS bucket: collections ``<bucket>.files`` and ``<bucket>.chunks``."),
+        Setting("server_selection_timeout_ms", int, 5000, doc="How long to wait for a reachable server, in "
+                "milliseconds, before raising :class:`~flask_fs.errors.BackendError`."),
+    )  # fmt: skip
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
+        config = self.config
         self.database_name = config.get("mongo_db") or _database_in_url(config["mongo_url"])
         if not self.database_name:
-            raise ConfigurationError(f"storage {name!r} (gridfs): set MONGO_DB or name a database in MONGO_URL")
-        self.bucket_name = config.get("bucket") or name
+            raise ConfigurationError(
+                f"storage {name!r} (gridfs): set {config.name_of('mongo_db')} or name a database in "
+                f"{config.name_of('mongo_url')}"
+            )
+        self.bucket_name = config["bucket"]
         self._lock = threading.Lock()
         self._client: Any = None
         self._bucket: gridfs.GridFSBucket | None = None
@@ -85,7 +98,8 @@ class GridFsBackend(BaseBackend):
                             appname="flask-fs",
                         )
                     except pymongo.errors.ConfigurationError as exc:
-                        raise ConfigurationError(f"storage {self.name!r}: invalid MONGO_URL ({exc})") from exc
+                        where = self.config.name_of("mongo_url")
+                        raise ConfigurationError(f"storage {self.name!r}: invalid {where} ({exc})") from exc
         return self._client
 
     @property

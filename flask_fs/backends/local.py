@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
+from ..config import Setting
 from ..errors import BackendError, FileExists, FSError, InvalidFileName
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
@@ -119,14 +120,30 @@ def _write_all(source: IO[bytes], fd: int) -> None:
 class LocalBackend(BaseBackend):
     """A local file system storage. Settings: ``root``, the folder holding this storage's files."""
 
-    required = ("root",)
+    settings = (
+        Setting(
+            "root",
+            str,
+            required=True,
+            shown_default="``<FS_ROOT>/<name>``",
+            doc="Folder holding the storage's files (required; a storage always gets the default). From "
+            "``FS_LOCAL_ROOT`` the storage name is appended.",
+        ),
+        Setting(
+            "fsync",
+            bool,
+            False,
+            doc="Flush each saved file and its folder to the disk before ``save`` returns: the file survives "
+            "a power cut, at the cost of speed.",
+        ),
+    )
 
     def __init__(self, name: str, config: Any) -> None:
         super().__init__(name, config)
-        self._root = os.path.abspath(config["root"])
+        self._root = os.path.abspath(self.config["root"])
         self._prefix = os.path.join(self._root, "")
         self._real_root: str | None = None
-        self._fsync = bool(config.get("fsync"))
+        self._fsync: bool = self.config["fsync"]
 
     @property
     def root(self) -> str:

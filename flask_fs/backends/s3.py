@@ -57,12 +57,12 @@ from s3transfer.copies import CopySubmissionTask
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.upload import UploadSubmissionTask
 
+from ..config import STORAGE_NAME, URL, MiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
 
 logger = logging.getLogger(__name__)
-MiB = 1024 * 1024
 #: Connections kept per client: threads beyond it still work, on connections that are not kept.
 MAX_POOL_CONNECTIONS = 32
 #: Upload arguments that ``object_params`` may set (SSE-C and requester-pays would need them on every read too).
@@ -73,6 +73,9 @@ _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 _NO_BUCKET = {"NoSuchBucket", "NotFound", "404"}
 _EXISTS = {"PreconditionFailed", "412"}
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403"}
+#: Headers and ``Server`` names by which S3-compatible servers are known even in a body-less error.
+_S3_HEADERS = ("x-amz", "x-goog-", "x-guploader-")
+_S3_SERVERS = ("amazons3", "minio", "ceph", "cloudflare", "garage", "seaweed")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: ``save(headers=...)`` names that are S3 object parameters; other names are user metadata.
 HEADER_PARAMS = {
@@ -96,40 +99,57 @@ class S3Backend(BaseBackend):
     """An S3 bucket (or a folder of one) holding one storage's files."""
 
     keeps_headers = True
-    defaults = {
-        "prefix": "",
-        "create_bucket": False,
-        "acl": None,
-        "object_params": {},
-        "conditional_writes": True,
-        "multipart_threshold": 8 * MiB,
-        "multipart_chunksize": 5 * MiB,
-        "max_concurrency": 2,
-        "connect_timeout": 5,
-        "read_timeout": 60,
-        "max_attempts": 3,
-    }
+    settings = (
+        Setting("endpoint", URL, shown_default="AWS", doc="URL of the S3 API, with its scheme, for MinIO, Ceph, "
+                "Swift's S3 API and other compatible servers."),
+        Setting("region", str, shown_default="boto3's",
+                doc="Region of the bucket (and of a bucket created by ``CREATE_BUCKET``)."),
+        Setting("access_key", str, secret=True, shown_default="boto3's chain", doc="Access key ID. Set it with "
+                "``SECRET_KEY``; unset, boto3 looks for credentials itself (environment, ``~/.aws``, instance role)."),
+        Setting("secret_key", str, secret=True, shown_default="boto3's chain", doc="Secret access key."),
+        Setting("session_token", str, secret=True, doc="Session token of temporary credentials."),
+        Setting("bucket", str, STORAGE_NAME, doc="Bucket holding the files."),
+        Setting("prefix", str, "", doc="Folder inside the bucket; give one to each storage that shares a bucket."),
+        Setting("create_bucket", bool, False, doc="Create the bucket on first use if it is missing."),
+        Setting("addressing_style", str, "auto", choices=("path", "virtual", "auto"),
+                doc='``"path"`` (``endpoint/bucket/key``), ``"virtual"`` (``bucket.endpoint/key``) or ``"auto"``.'),
+        Setting("acl", str, doc='Canned ACL given to new objects, e.g. ``"public-read"``.'),
+        Setting("object_params", dict, {}, doc='More arguments for every upload, e.g. ``{"CacheControl": '
+                '"max-age=86400", "ServerSideEncryption": "AES256"}`` (customer-provided keys and requester-pays '
+                "are refused)."),
+        Setting("conditional_writes", bool, True, doc="``overwrite=False`` sends ``If-None-Match: *``. Set "
+                "``False`` for servers that ignore it: a HEAD then checks the name first, with a race between "
+                "check and write."),
+        Setting("multipart_threshold", Size, 8 * MiB, doc="Uploads from this size on go up in parts."),
+        Setting("multipart_chunksize", Size, 5 * MiB, doc="Size of a part (5 MiB is S3's minimum)."),
+        Setting("max_concurrency", int, 2, doc="Parts uploaded at once; a large upload holds about "
+                "``(MAX_CONCURRENCY + 3) × MULTIPART_CHUNKSIZE`` in memory."),
+        Setting("connect_timeout", float, 5, doc="Socket connection timeout, in seconds."),
+        Setting("read_timeout", float, 60, doc="Socket read timeout, in seconds."),
+        Setting("max_attempts", int, 3, doc="Attempts per request, in botocore's *standard* retry mode."),
+    )  # fmt: skip
 
     def __init__(self, name: str, config: Any) -> None:
         super().__init__(name, config)
-        self.bucket: str = config.get("bucket") or name
-        self.prefix: str = (config.get("prefix") or "").strip("/")
-        if config.get("addressing_style") not in (None, "path", "virtual", "auto"):
-            raise ConfigurationError(
-                f"S3 addressing_style is path, virtual or auto, not {config['addressing_style']!r}"
-            )
-        params = dict(config.get("object_params") or {})
+        config = self.config
+        self.bucket: str = config["bucket"]
+        self.prefix: str = config["prefix"].strip("/")
+        params = dict(config["object_params"])
         unknown = set(params) - OBJECT_PARAMS
         if unknown:
             raise ConfigurationError(
-                f"unsupported S3 object_params {sorted(unknown)}; allowed: {sorted(OBJECT_PARAMS)}"
+                f"{config.name_of('object_params')}: unsupported S3 upload arguments {sorted(unknown)}; "
+                f"allowed: {sorted(OBJECT_PARAMS)}"
             )
         if bool(config.get("access_key")) != bool(config.get("secret_key")):
-            raise ConfigurationError("S3 access_key and secret_key go together: set both, or neither for boto3's chain")
+            raise ConfigurationError(
+                f"{config.name_of('access_key')} and {config.name_of('secret_key')} go together: "
+                "set both, or neither for boto3's chain"
+            )
         if config.get("acl"):
             params["ACL"] = config["acl"]
         self.object_params = params
-        self.threshold = int(config["multipart_threshold"])
+        self.threshold: int = config["multipart_threshold"]
         self._lock, self._bucket_lock = threading.Lock(), threading.Lock()
         self._client: Any = None
         self._transfer: TransferManager | None = None
@@ -201,6 +221,8 @@ class S3Backend(BaseBackend):
                 try:
                     client.head_bucket(Bucket=self.bucket)
                 except ClientError as exc:
+                    if self._not_s3(exc):
+                        raise
                     if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
                         self._create_bucket()
                     elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
@@ -220,6 +242,18 @@ class S3Backend(BaseBackend):
     def _key(self, filename: str) -> str:
         return f"{self.prefix}/{filename}" if self.prefix else filename
 
+    def _not_s3(self, exc: ClientError) -> bool:
+        """Whether an error came from a configured endpoint that is not an S3 server at all (a web
+        server answering 404 would otherwise read as a missing bucket): S3 servers send an XML error
+        code, or request-id headers of their own (AWS, MinIO, Ceph, R2, moto, Swift's s3api)."""
+        if not self.config.get("endpoint") or not _code(exc).isdigit():
+            return False
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        server = str(headers.get("server", "")).lower()
+        return not (
+            any(name.lower().startswith(_S3_HEADERS) for name in headers) or any(s in server for s in _S3_SERVERS)
+        )
+
     @property
     def _where(self) -> str:
         return self.config.get("endpoint") or "AWS"
@@ -230,6 +264,12 @@ class S3Backend(BaseBackend):
             return BackendError(f"S3 at {self._where} failed: {exc}")
         if not isinstance(exc, ClientError):
             return None
+        if self._not_s3(exc):
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            return BackendError(
+                f"the server at {self._where} does not answer like an S3 server (HTTP {status} without any S3 "
+                f"header): check {self.config.name_of('endpoint')}"
+            )
         code = _code(exc)
         if filename is not None and code in _NOT_FOUND:
             return file_not_found(filename)
@@ -242,8 +282,8 @@ class S3Backend(BaseBackend):
             return FileExists(f"{filename!r} exists")
         if code in _DENIED:
             return BackendError(
-                f"S3 at {self._where} refused access to bucket {self.bucket!r} ({code}): "
-                "check the access key, the secret key and their permissions"
+                f"S3 at {self._where} refused access to bucket {self.bucket!r} ({code}): check "
+                f"{self.config.name_of('access_key')}, {self.config.name_of('secret_key')} and their permissions"
             )
         return BackendError(f"S3 at {self._where} failed on bucket {self.bucket!r}: {exc}")
 

@@ -41,6 +41,7 @@ import urllib3
 from swiftclient.exceptions import ClientException
 from swiftclient.utils import generate_temp_url
 
+from ..config import STORAGE_NAME, URL, GiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, file_not_found
@@ -64,26 +65,39 @@ class SwiftBackend(BaseBackend):
     ``auth_version`` and the Keystone options, ``tempurl_key``, ``segment_size``, ``retries``,
     ``starting_backoff``, ``max_backoff``, ``timeout`` (seconds)."""
 
-    required = ("authurl", "user", "key")
     keeps_headers = True
-    defaults = {
-        "auth_version": "1",
-        "segment_size": 1024**3,
-        "retries": 2,
-        "starting_backoff": 0.25,
-        "max_backoff": 4,
-        "timeout": 30,
-    }
+    settings = (
+        Setting("authurl", URL, required=True, doc="Authentication URL, with its scheme."),
+        Setting("user", str, required=True, doc="User (``account:user`` with v1 auth)."),
+        Setting("key", str, secret=True, required=True, doc="Key or password."),
+        Setting("auth_version", str, "1", choices=("1", "1.0", "2", "2.0", "3", "3.0"),
+                doc='``"2"`` or ``"3"`` for Keystone (needs ``python-keystoneclient``).'),
+        *(Setting(option, str, doc="Keystone option, handed to python-swiftclient as it is.")
+          for option in KEYSTONE_OPTIONS),
+        Setting("container", str, STORAGE_NAME,
+                doc="Container holding the files; large objects' segments go to ``<container>_segments``."),
+        Setting("tempurl_key", str, secret=True,
+                doc="The account's Temp-URL key; needed by :meth:`~flask_fs.Storage.signed_url`."),
+        Setting("segment_size", Size, GiB, doc="Larger uploads become Static Large Objects made of segments of "
+                "this size (keep it under the cluster's object size limit, 5 GiB by default)."),
+        Setting("retries", int, 2, doc="Retries of a failed request."),
+        Setting("starting_backoff", float, 0.25, doc="Wait before the first retry, in seconds (it doubles)."),
+        Setting("max_backoff", float, 4, doc="Longest wait between retries, in seconds."),
+        Setting("timeout", float, 30, doc="Socket timeout, in seconds."),
+    )  # fmt: skip
     #: Names per container listing request.
     page_size = 10_000
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
-        self.container: str = config.get("container") or name
+        self.container: str = self.config["container"]
         self.segments = f"{self.container}_segments"
-        self.segment_size = int(config.get("segment_size") or self.defaults["segment_size"])
-        if str(config.get("auth_version", "1"))[0] in "23" and not importlib.util.find_spec("keystoneclient"):
-            raise ConfigurationError("swift Keystone auth (auth_version 2, 3) needs: pip install python-keystoneclient")
+        self.segment_size: int = self.config["segment_size"]
+        if self.config["auth_version"][0] in "23" and not importlib.util.find_spec("keystoneclient"):
+            raise ConfigurationError(
+                f"{self.config.name_of('auth_version')} = {self.config['auth_version']!r} (Keystone) needs: "
+                "pip install python-keystoneclient"
+            )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[swiftclient.Connection] = []  # every thread's, for close()
@@ -405,17 +419,16 @@ class SwiftBackend(BaseBackend):
 
 def connection_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``swiftclient.Connection`` keyword arguments for a storage's settings."""
-    defaults = SwiftBackend.defaults
     return {
         "authurl": config["authurl"],
         "user": config["user"],
         "key": config["key"],
-        "auth_version": str(config.get("auth_version") or defaults["auth_version"]),
+        "auth_version": config["auth_version"],
         "os_options": {key: config[key] for key in KEYSTONE_OPTIONS if config.get(key)},
-        "retries": int(config.get("retries", defaults["retries"])),
-        "starting_backoff": float(config.get("starting_backoff", defaults["starting_backoff"])),
-        "max_backoff": float(config.get("max_backoff", defaults["max_backoff"])),
-        "timeout": float(config.get("timeout") or defaults["timeout"]),
+        "retries": config["retries"],
+        "starting_backoff": config["starting_backoff"],
+        "max_backoff": config["max_backoff"],
+        "timeout": config["timeout"],
     }
 
 

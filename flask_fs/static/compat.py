@@ -2,14 +2,15 @@
 
 ``FlaskS3(app)``, ``create_all(app, ...)`` and ``url_for`` behave as Flask-S3 0.3's, reading the
 ``FLASKS3_*`` settings (and the older ``S3_*`` / ``USE_S3*``) through
-:func:`~flask_fs.static.settings.translate_flask_s3`. Uploads go to the target storage (an s3
-storage unless configured otherwise), in parallel. Deliberate differences:
+:func:`~flask_fs.static.settings.translate_flask_s3`, without writing into ``app.config``. URLs are
+Flask-S3's (``FLASKS3_CDN_DOMAIN``, else the bucket on ``FLASKS3_BUCKET_DOMAIN``), wherever the
+uploads go (``FLASKS3_ENDPOINT_URL``, ``FS_S3_ENDPOINT``, ``AWS_ENDPOINT_URL``). Uploads go to the
+target storage (an s3 storage unless configured otherwise), in parallel. Deliberate differences:
 
 * nothing is made public unless asked (``put_bucket_acl=True``, ``FS_STATIC_ACL = 'public-read'``):
   Flask-S3 set public-read ACLs, which buckets created since 2023 refuse by default;
 * only changed files are uploaded unless ``FLASKS3_ONLY_MODIFIED = False`` says otherwise;
-* Content-Type is always set (``FLASKS3_FORCE_MIMETYPE`` is moot);
-* with an S3 endpoint configured (``FS_S3_ENDPOINT``, e.g. MinIO), URLs use that endpoint.
+* Content-Type is always set (``FLASKS3_FORCE_MIMETYPE`` is moot).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from flask import Flask
 
 from ..errors import BackendError, ConfigurationError, OperationNotSupported
 from . import publishing
-from .ext import EXTENSION_KEY, StaticFiles, _State, url_for
+from .ext import EXTENSION_KEY, setup, url_for
 from .publishing import logger
-from .settings import Settings, translate_flask_s3
 
 #: Region names of Flask-S3's boto 2 days, accepted by ``create_all(location=...)``.
 LEGACY_LOCATIONS = {
@@ -42,8 +42,7 @@ class FlaskS3:
 
     def init_app(self, app: Flask) -> None:
         """Read the Flask-S3 settings of ``app`` and make its templates use published static URLs."""
-        translate_flask_s3(app.config)
-        StaticFiles().init_app(app)
+        setup(app, templates=True, flask_s3=True)
 
 
 def create_all(
@@ -58,52 +57,42 @@ def create_all(
 ) -> publishing.PublishResult:
     """Publish the static files of ``app`` and its blueprints, creating the bucket if it is missing.
 
-    Arguments override the app's settings for this call only. Unlike Flask-S3, nothing is made
-    public unless asked: ``put_bucket_acl=True`` sets the bucket ACL to public-read, and
-    ``FS_STATIC_ACL = 'public-read'`` gives each file that ACL.
+    The settings are read when it is called, as Flask-S3 does; the arguments override them for this
+    call only. Unlike Flask-S3, nothing is made public unless asked: ``put_bucket_acl=True`` sets the
+    bucket ACL to public-read, and ``FS_STATIC_ACL = 'public-read'`` gives each file that ACL.
     """
-    translate_flask_s3(app.config)
-    bound: _State | None = app.extensions.get(EXTENSION_KEY)
-    name = bound.storage.name if bound is not None else Settings.from_config(app.config).storage
-    overrides: dict[str, Any] = {"CREATE_BUCKET": True}
+    overrides: dict[str, Any] = {}
     if location is not None:
         overrides["REGION"] = LEGACY_LOCATIONS.get(location, location)
     for key, value in (("BUCKET", bucket_name), ("ACCESS_KEY", user), ("SECRET_KEY", password)):
         if value:
             overrides[key] = value
-    prefix = f"{name.upper()}_FS_"
-    saved = {key: app.config.get(prefix + key, _UNSET) for key in overrides}
-    app.config.update({prefix + key: value for key, value in overrides.items()})
+    previous = app.extensions.get(EXTENSION_KEY)
+    name = (previous.storage.name if previous else None) or app.config.get("FS_STATIC_STORAGE") or "assets"
+    keys = {f"{name.upper()}_FS_{key}": value for key, value in overrides.items()}
+    bound = setup(app, templates=False, flask_s3=True, overrides=keys)
     try:
-        if bound is None:
-            StaticFiles().init_app(app, templates=False)
-            bound = app.extensions[EXTENSION_KEY]
-        else:
-            bound.storage.configure(app)
-        storage = bound.storage
         settings = bound.settings.replace(
             include_hidden=include_hidden,
             filter=re.compile(filepath_filter_regex) if filepath_filter_regex else bound.settings.filter,
         )
-        with app.app_context():
-            if put_bucket_acl:
-                _put_public_bucket_acl(storage.backend)
-            planned = publishing.plan(app, storage, settings)
-        return publishing.apply(app, planned)
+        target = bound.target(app)
+        backend = target.backend
+        config = backend.config
+        if config.get("backend") == "s3" and not (config.get("bucket") and config.given("bucket")):
+            bucket_key = f"{name.upper()}_FS_BUCKET"
+            raise ConfigurationError(
+                f"no bucket to publish to: set FLASKS3_BUCKET_NAME (or {bucket_key}) or pass bucket_name"
+            )
+        if put_bucket_acl:
+            _put_public_bucket_acl(backend)
+        return publishing.apply(publishing.plan(target, settings))
     finally:
-        for key, value in saved.items():
-            if value is _UNSET:
-                app.config.pop(prefix + key, None)
-            else:
-                app.config[prefix + key] = value
-        if bound is not None:
+        if keys:  # back to the app's own settings
             try:
-                bound.storage.configure(app)
-            except ConfigurationError as exc:  # the app's own settings are incomplete without the arguments
+                setup(app, templates=False)
+            except ConfigurationError as exc:  # they are incomplete without the arguments
                 logger.warning("storage %r keeps the settings given to create_all: %s", name, exc)
-
-
-_UNSET = object()
 
 
 def _put_public_bucket_acl(backend: Any) -> None:

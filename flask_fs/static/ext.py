@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import flask
 from flask import Flask, current_app, has_request_context, request
+from werkzeug.routing import MapAdapter
 from werkzeug.security import safe_join
 
+from .. import names
 from ..config import join_url
 from ..errors import FSError
 from ..files import ALL
-from ..storage import Storage, init_app
+from ..storage import FSState, Storage, init_app
 from . import publishing
-from .settings import Settings
+from .settings import DEFAULTS, Settings, static_config
 
 EXTENSION_KEY = "fs_static"
 
@@ -32,7 +36,11 @@ class _State:
 
     settings: Settings
     storage: Storage
+    flask_s3: bool = False  # set up through Flask-S3's API: its URL rules even without FLASKS3_* settings
+    owns_storage: bool = True  # the storage was configured here (else by the app, which keeps it as it is)
+    storage_inputs: dict[str, Any] | None = None  # the settings it was configured from here
     _roots: dict[str, publishing.StaticRoot] | None = None
+    _paths: MapAdapter | None = None
     _base: tuple[str | None] | None = None
     _hashes: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +56,15 @@ class _State:
         if self._roots is None:
             self._roots = {root.endpoint: root for root in publishing.static_roots(app)}
         return self._roots
+
+    def path(self, app: Flask, endpoint: str, values: dict[str, Any]) -> str:
+        """The URL path (and query) Flask gives a static file, without the app's script root."""
+        if self._paths is None:
+            self._paths = app.url_map.bind("localhost")
+        return self._paths.build(endpoint, values)
+
+    def target(self, app: Flask) -> publishing.Target:
+        return publishing.Target(app, self.storage)
 
     def base_url(self) -> str | None:
         """The URL the published names are appended to; None when the storage's own URLs are used."""
@@ -105,11 +122,65 @@ def _base_url(settings: Settings, storage: Storage) -> str | None:
     return base + quote(folder) + "/" if folder else base
 
 
+def setup(
+    app: Flask,
+    storage: Storage | None = None,
+    *,
+    templates: bool = True,
+    flask_s3: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> _State:
+    """Read the static settings of ``app`` (now) and bind the target storage: what both APIs' init does.
+
+    ``app.config`` is not changed: derived settings (Flask-S3's translated, the s3 default backend)
+    are layered on top of it, and ``overrides`` (``<STORAGE>_FS_*`` keys) on top of those. A storage
+    the app configured itself is left as it is, unless there are ``overrides``.
+    """
+    previous: _State | None = app.extensions.get(EXTENSION_KEY)
+    registered: FSState | None = app.extensions.get("fs")
+    flask_s3 = flask_s3 or bool(previous and previous.flask_s3)
+    if storage is None and previous is not None:
+        storage = previous.storage
+    if storage is None:
+        name = str(app.config.get("FS_STATIC_STORAGE") or DEFAULTS["FS_STATIC_STORAGE"])
+        storage = (registered.storages.get(name) if registered else None) or Storage(name, ALL)
+    if previous is not None and previous.storage is storage:
+        owns = previous.owns_storage
+    else:
+        owns = registered is None or storage.name not in registered.bound
+    source = static_config(app.config, storage.name, flask_s3=flask_s3, backend=owns)
+    settings = Settings.from_config(source).replace(storage=storage.name)
+    inputs = None
+    overridden_before = previous is not None and previous.storage is storage and previous.storage_inputs is not None
+    if owns or overrides or overridden_before:
+        if registered is None:  # flask_fs itself is not set up: only what the storage needs
+            registered = app.extensions["fs"] = FSState()
+        registered.storages.setdefault(storage.name, storage)
+        settings_in = ChainMap(dict(overrides), source) if overrides else source
+        inputs = _storage_inputs(settings_in, storage.name)
+        unchanged = previous is not None and previous.storage is storage and previous.storage_inputs == inputs
+        if not unchanged or storage.name not in registered.bound:
+            storage.configure(app, settings_in)
+        # else: same settings, so the backend is kept, with its client and connections
+        if registered.bound[storage.name].config.get("backend") == "local" and "fs" not in app.blueprints:
+            init_app(app)  # local files are served by the fs view
+    state = app.extensions[EXTENSION_KEY] = _State(settings, storage, flask_s3, owns, inputs)
+    if templates and settings.active:
+        app.jinja_env.globals["url_for"] = url_for
+    return state
+
+
+def _storage_inputs(source: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The settings a storage's configuration reads (to tell when it must be configured again)."""
+    return {key: value for key, value in source.items() if key.startswith(("FS_", f"{name.upper()}_FS_"))}
+
+
 class StaticFiles:
     """Publishes an app's static files to a storage, and points template URLs at the published copies.
 
     ``storage`` is the target (default: a storage named ``FS_STATIC_STORAGE``, ``'assets'``, whose
-    backend defaults to s3). Settings are read by :meth:`init_app` from the ``FS_STATIC_*`` keys.
+    backend defaults to s3). Settings are read by :meth:`init_app` from the ``FS_STATIC_*`` keys
+    (and Flask-S3's ``FLASKS3_*``, translated), without changing ``app.config``.
     """
 
     def __init__(self, app: Flask | None = None, storage: Storage | None = None) -> None:
@@ -119,20 +190,7 @@ class StaticFiles:
 
     def init_app(self, app: Flask, *, templates: bool = True) -> None:
         """Set up the target storage on ``app`` and, with ``templates``, the ``url_for`` of its templates."""
-        settings = Settings.from_config(app.config)
-        storage = self.storage
-        registered = app.extensions.get("fs")
-        if storage is None and registered is not None:
-            storage = registered.storages.get(settings.storage)
-        if storage is None:
-            storage = Storage(settings.storage, ALL)
-        settings = settings.replace(storage=storage.name)
-        if registered is None or storage.name not in registered.bound:
-            app.config.setdefault(f"{storage.name.upper()}_FS_BACKEND", "s3")
-            init_app(app, storage)
-        app.extensions[EXTENSION_KEY] = _State(settings, storage)
-        if templates and settings.active:
-            app.jinja_env.globals["url_for"] = url_for
+        setup(app, self.storage, templates=templates)
 
     # -- publishing ---------------------------------------------------------------------------------
 
@@ -142,8 +200,7 @@ class StaticFiles:
     ) -> publishing.Plan:
         """What :meth:`publish` would upload and delete, without changing anything."""
         app, bound = _state_for(app)
-        with app.app_context():
-            return publishing.plan(app, bound.storage, bound.settings, delete=delete, verify=verify, force=force)
+        return publishing.plan(bound.target(app), bound.settings, delete=delete, verify=verify, force=force)
 
     @staticmethod
     def publish(
@@ -162,9 +219,8 @@ class StaticFiles:
 def _state_for(app: Flask | None) -> tuple[Flask, _State]:
     """The app and its extension state, set up with default settings if it was not yet."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if EXTENSION_KEY not in app.extensions:
-        StaticFiles().init_app(app, templates=False)
-    return app, app.extensions[EXTENSION_KEY]
+    bound = app.extensions.get(EXTENSION_KEY) or setup(app, templates=False)
+    return app, bound
 
 
 def publish(
@@ -184,11 +240,10 @@ def publish(
     result) if some files failed, after recording the others.
     """
     app, bound = _state_for(app)
-    with app.app_context():
-        planned = publishing.plan(app, bound.storage, bound.settings, delete=delete, verify=verify, force=force)
-        if dry_run:
-            return publishing.dry_run(planned)
-        return publishing.apply(app, planned, progress)
+    planned = publishing.plan(bound.target(app), bound.settings, delete=delete, verify=verify, force=force)
+    if dry_run:
+        return publishing.dry_run(planned)
+    return publishing.apply(planned, progress)
 
 
 def static_url(endpoint: str, filename: str, **values: Any) -> str:
@@ -199,26 +254,28 @@ def static_url(endpoint: str, filename: str, **values: Any) -> str:
     if root is None:
         return flask.url_for(endpoint, filename=filename, **values)
     settings = bound.settings
-    name = root.url_path + filename.lstrip("/")
-    if settings.prefix:
-        name = f"{settings.prefix}/{name}"
+    filename = filename.lstrip("/")
     query = {k: v for k, v in values.items() if not k.startswith("_") and v is not None}
     if settings.cache_bust:
         digest = bound.local_hash(root.folder, filename)
         if digest and settings.cache_bust == "name":
-            name = publishing.hashed_name(name, digest)
+            filename = publishing.hashed_name(filename, digest)
         elif digest:
             query["v"] = digest[: publishing.HASH_LENGTH]
     base = bound.base_url()
     if base is None:
+        name = names.join(settings.prefix or None, root.url_path + filename)
         url = bound.storage.url(name, external=bool(values.get("_external")))
-    else:
-        url = base + quote(name, safe="/")
+        if query:
+            url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
+    else:  # Flask's own path and query (as Flask-S3 did), below the base URL and prefix
+        path, mark, rest = bound.path(app, endpoint, {**query, "filename": filename}).partition("?")
+        # S3 reads a bare "+" in a path as a space: encode it, unlike Flask
+        url = base + (settings.prefix + "/" if settings.prefix else "") + path.lstrip("/").replace("+", "%2B")
+        url += mark + rest
         scheme = values.get("_scheme")
         if scheme and "://" in url:
             url = f"{scheme}://{url.split('://', 1)[1]}"
-    if query:
-        url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
     if values.get("_anchor"):
         url += "#" + quote(str(values["_anchor"]))
     return url

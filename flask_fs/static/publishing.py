@@ -93,11 +93,35 @@ class Upload:
     source: list[int]  # stat of the local file when it was hashed (see _source_stat)
 
 
+class Target:
+    """The storage a publish writes to, on one app, usable from any thread.
+
+    A :class:`~flask_fs.storage.Storage` finds its settings and backend through the current Flask
+    app, which worker threads do not have: each call here runs inside an app context of ``app``.
+    This is the one place publishing deals with Flask's contexts.
+    """
+
+    def __init__(self, app: Flask, storage: Storage) -> None:
+        self.app, self.storage, self.name = app, storage, storage.name
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``storage.<method>(*args, **kwargs)``, in an app context (results are taken inside it)."""
+        with self.app.app_context():
+            result = getattr(self.storage, method)(*args, **kwargs)
+            return list(result) if isinstance(result, Iterator) else result
+
+    @property
+    def backend(self) -> Any:
+        """The storage's backend on the app."""
+        with self.app.app_context():
+            return self.storage.backend
+
+
 @dataclass
 class Plan:
     """What a publish would do: compute it with :func:`plan`, carry it out with :func:`apply`."""
 
-    storage: Storage
+    target: Target
     settings: Settings
     manifest_name: str
     manifest: dict[str, dict[str, Any]]
@@ -252,10 +276,10 @@ def manifest_name(settings: Settings) -> str:
     return names.join(settings.prefix or None, settings.manifest)
 
 
-def read_manifest(storage: Storage, name: str) -> dict[str, dict[str, Any]]:
+def read_manifest(target: Target, name: str) -> dict[str, dict[str, Any]]:
     """The published files recorded by the last publish; empty if there is none or it is unreadable."""
     try:
-        data = json.loads(storage.read(name))
+        data = json.loads(target.call("read", name))
     except FileNotFound:
         return {}
     except ValueError:
@@ -267,23 +291,23 @@ def read_manifest(storage: Storage, name: str) -> dict[str, dict[str, Any]]:
 
 
 def plan(
-    app: Flask,
-    storage: Storage,
+    target: Target,
     settings: Settings,
     *,
     delete: bool = False,
     verify: bool = False,
     force: bool = False,
 ) -> Plan:
-    """Work out which files to upload and delete (needs an app context; reads but never writes)."""
-    assets = collect(app, settings)
-    keeps_headers = bool(getattr(storage.backend, "keeps_headers", False))
+    """Work out which files to upload and delete (reads the storage, never writes to it)."""
+    assets = collect(target.app, settings)
+    backend = target.backend
+    keeps_headers = bool(getattr(backend, "keeps_headers", False))
     if settings.gzip and not keeps_headers:
-        logger.warning("storage %r cannot store Content-Encoding: files are published uncompressed", storage.name)
+        logger.warning("storage %r cannot store Content-Encoding: files are published uncompressed", target.name)
     mname = manifest_name(settings)
-    manifest = read_manifest(storage, mname)
+    manifest = read_manifest(target, mname)
     sources, digests = _hash_sources(assets, manifest, settings.workers)
-    result = Plan(storage, settings, mname, manifest)
+    result = Plan(target, settings, mname, manifest)
     skipped: dict[str, Upload] = {}
     for asset, source, digest in zip(assets, sources, digests, strict=True):
         compress = keeps_headers and _should_gzip(asset.name, settings)
@@ -309,14 +333,14 @@ def plan(
                 skipped[name] = upload
                 result.wanted[name] = {**old, "source": source}
     if verify:
-        remote_meta = dict(storage.backend.list_metadata())
+        remote_meta = dict(backend.list_metadata())
         for name, reason in _verify(result, remote_meta).items():
             skipped[name].reason = reason
             result.uploads.append(skipped.pop(name))
             del result.wanted[name]
         remote = set(remote_meta)
     if delete:
-        result.deletes = _deletions(app, result, remote if verify else set(storage.list_files()))
+        result.deletes = _deletions(target.app, result, remote if verify else set(target.call("list_files")))
     result.unchanged = list(skipped)
     return result
 
@@ -391,7 +415,7 @@ def _deletions(app: Flask, result: Plan, remote: set[str]) -> list[str]:
 # -- carrying it out --------------------------------------------------------------------------------
 
 
-def apply(app: Flask, planned: Plan, progress: Progress | None = None) -> PublishResult:
+def apply(planned: Plan, progress: Progress | None = None) -> PublishResult:
     """Upload and delete what ``planned`` says, then record the manifest; PublishError if a file failed.
 
     ``progress(action, name)`` is called in this thread after each file (``'upload'``, ``'delete'``,
@@ -400,12 +424,13 @@ def apply(app: Flask, planned: Plan, progress: Progress | None = None) -> Publis
     start = time.perf_counter()
     result = PublishResult(unchanged=list(planned.unchanged), reasons={u.name: u.reason for u in planned.uploads})
     wanted = dict(planned.wanted)
+    target = planned.target
     with ThreadPoolExecutor(planned.settings.workers) as pool:
         futures: dict[Future, tuple[str, Any]] = {}
         for upload in planned.uploads:
-            futures[pool.submit(_in_context, app, _upload, planned.storage, upload)] = ("upload", upload)
+            futures[pool.submit(_upload, target, upload)] = ("upload", upload)
         for name in planned.deletes:
-            futures[pool.submit(_in_context, app, planned.storage.delete, name)] = ("delete", name)
+            futures[pool.submit(target.call, "delete", name)] = ("delete", name)
         for future in as_completed(futures):
             action, item = futures[future]
             name = item.name if action == "upload" else item
@@ -429,7 +454,7 @@ def apply(app: Flask, planned: Plan, progress: Progress | None = None) -> Publis
             _notify(progress, action, name)
     result.uploaded.sort()
     result.deleted.sort()
-    _write_manifest(app, planned, wanted)
+    _write_manifest(planned, wanted)
     result.seconds = time.perf_counter() - start
     if result.failed:
         name, error = next(iter(result.failed.items()))
@@ -453,12 +478,7 @@ def _notify(progress: Progress | None, action: str, name: str) -> None:
         progress(action, name)
 
 
-def _in_context(app: Flask, func: Callable[..., Any], *args: Any) -> Any:
-    with app.app_context():
-        return func(*args)
-
-
-def _upload(storage: Storage, upload: Upload) -> dict[str, Any]:
+def _upload(target: Target, upload: Upload) -> dict[str, Any]:
     """Store one file (streamed, or gzipped into a spool) and return its manifest entry."""
     try:
         source = open(upload.asset.path, "rb")  # noqa: SIM115 - closed by the with below
@@ -476,7 +496,7 @@ def _upload(storage: Storage, upload: Upload) -> dict[str, Any]:
                     sha256.update(chunk)
             stream.seek(0)
             extra = {"headers": upload.headers} if upload.headers else {}
-            storage.save(stream, upload.name, prefix="", overwrite=True, **extra)
+            target.call("save", stream, upload.name, prefix="", overwrite=True, **extra)
     return {
         "sha256": upload.sha256,
         "source": upload.source,
@@ -495,13 +515,12 @@ def _gzipped(source: IO[bytes]) -> IO[bytes]:
     return spool  # type: ignore[return-value]
 
 
-def _write_manifest(app: Flask, planned: Plan, wanted: dict[str, dict[str, Any]]) -> None:
+def _write_manifest(planned: Plan, wanted: dict[str, dict[str, Any]]) -> None:
     """Record what the storage now holds, unless nothing changed."""
     if wanted == planned.manifest:
         return
     data = json.dumps({"version": MANIFEST_VERSION, "files": wanted}, sort_keys=True, separators=(",", ":"))
-    with app.app_context():
-        planned.storage.write(planned.manifest_name, data, overwrite=True)
+    planned.target.call("write", planned.manifest_name, data, overwrite=True)
 
 
 def _human(size: float) -> str:

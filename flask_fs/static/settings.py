@@ -3,12 +3,14 @@
 Every ``FS_STATIC_*`` key has a default in :data:`DEFAULTS`. Flask-S3's settings (``FLASKS3_*``, and
 the older ``S3_*`` / ``USE_S3*`` names) are translated by :func:`translate_flask_s3` into these keys
 and into the settings of the target storage, so an app keeps its Flask-S3 configuration as it is.
+The translation is a layer read on top of ``app.config``: the app's config itself is never changed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,16 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "FS_STATIC_MANIFEST": ".flask-fs-static.json",  # name, under the prefix, of the hashes manifest
 }
 
-# Flask-S3 0.3 setting -> our setting (values are converted by _flask_s3_value where needed).
+# Flask-S3 0.3 setting -> our setting (the URL and storage settings are derived in translate_flask_s3).
 _FLASK_S3 = {
     "FLASKS3_PREFIX": "FS_STATIC_PREFIX",
     "FLASKS3_HEADERS": "FS_STATIC_HEADERS",
     "FLASKS3_FILEPATH_HEADERS": "FS_STATIC_PATH_HEADERS",
     "FLASKS3_GZIP": "FS_STATIC_GZIP",
     "FLASKS3_GZIP_ONLY_EXTS": "FS_STATIC_GZIP_EXTENSIONS",
-    "FLASKS3_URL_STYLE": "FS_STATIC_URL_STYLE",
-    "FLASKS3_BUCKET_DOMAIN": "FS_STATIC_BUCKET_DOMAIN",
-    "FLASKS3_USE_HTTPS": "FS_STATIC_HTTPS",
     "FLASKS3_ACTIVE": "FS_STATIC_ACTIVE",
     "FLASKS3_DEBUG": "FS_STATIC_DEBUG",
     "FLASKS3_OVERRIDE_TESTING": "FS_STATIC_TESTING",
@@ -74,35 +73,84 @@ _OLD_NAMES = {
 }  # fmt: skip
 
 
-def translate_flask_s3(config: MutableMapping[str, Any]) -> None:
-    """Fill unset ``FS_STATIC_*`` and target-storage keys of ``config`` from Flask-S3 settings.
+def uses_flask_s3(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` holds any Flask-S3 setting (``FLASKS3_*``, or an older ``S3_*`` / ``USE_S3*`` name)."""
+    return any(key.startswith("FLASKS3_") or key in _OLD_NAMES for key in config)
 
-    Settings already given in our own names win. Differences from Flask-S3: files get no ACL unless
-    ``FS_STATIC_ACL`` says so, and ``FLASKS3_FORCE_MIMETYPE`` is moot (Content-Type is always set).
+
+def translate_flask_s3(config: Mapping[str, Any], storage: str | None = None) -> dict[str, Any]:
+    """The ``FS_STATIC_*`` and target-storage keys that Flask-S3's settings in ``config`` stand for.
+
+    Only keys not already set in ``config`` are returned (settings given in our own names win), and
+    ``config`` is left as it is. URLs follow Flask-S3's rules whatever endpoint the uploads go to:
+    ``FLASKS3_CDN_DOMAIN``, else the bucket on ``FLASKS3_BUCKET_DOMAIN`` (``s3.amazonaws.com``) in
+    ``FLASKS3_URL_STYLE``. ``storage`` is the target storage's name (default: ``FS_STATIC_STORAGE``).
     """
+    theirs: dict[str, tuple[str, Any]] = {}  # FLASKS3_ name -> (the name the user wrote, its value)
     for old, new in _OLD_NAMES.items():
-        if old in config and new not in config:
-            config[new] = config[old]
-    for theirs, ours in _FLASK_S3.items():
-        if theirs in config and ours not in config:
-            value = config[theirs]
-            if theirs == "FLASKS3_GZIP_ONLY_EXTS":
-                value = list(value) or "*"  # Flask-S3 compresses every file when the list is empty
-            config[ours] = value
-    if config.get("FLASKS3_CDN_DOMAIN") and "FS_STATIC_URL" not in config:
-        scheme = "https" if config.get("FLASKS3_USE_HTTPS", True) else "http"
-        config["FS_STATIC_URL"] = f"{scheme}://{config['FLASKS3_CDN_DOMAIN'].strip('/')}/"
-    if config.get("FLASKS3_USE_CACHE_CONTROL") and config.get("FLASKS3_CACHE_CONTROL"):
-        config.setdefault("FS_STATIC_CACHE_CONTROL", config["FLASKS3_CACHE_CONTROL"])
-    storage = str(config.get("FS_STATIC_STORAGE") or DEFAULTS["FS_STATIC_STORAGE"]).upper()
-    for theirs, key in (
-        ("FLASKS3_BUCKET_NAME", "BUCKET"),
-        ("FLASKS3_REGION", "REGION"),
-        ("AWS_ACCESS_KEY_ID", "ACCESS_KEY"),
-        ("AWS_SECRET_ACCESS_KEY", "SECRET_KEY"),
+        if old in config:
+            theirs.setdefault(new, (old, config[old]))
+    theirs.update((key, (key, value)) for key, value in config.items() if key.startswith("FLASKS3_"))
+
+    def value(key: str, default: Any = None) -> Any:
+        return theirs[key][1] if key in theirs else default
+
+    derived: dict[str, Any] = {}
+
+    def derive(key: str, value: Any) -> None:
+        if key not in config:
+            derived[key] = value
+
+    for flask_s3, ours in _FLASK_S3.items():
+        if flask_s3 in theirs:
+            setting = value(flask_s3)
+            if flask_s3 == "FLASKS3_GZIP_ONLY_EXTS":
+                setting = list(setting) or "*"  # Flask-S3 compresses every file when the list is empty
+            derive(ours, setting)
+    style, https = value("FLASKS3_URL_STYLE", "host"), bool(value("FLASKS3_USE_HTTPS", True))
+    if style not in ("host", "path"):
+        written = theirs["FLASKS3_URL_STYLE"][0]
+        raise ConfigurationError(f"{written} must be 'host' or 'path', not {style!r}")
+    scheme, domain = ("https" if https else "http"), str(value("FLASKS3_BUCKET_DOMAIN", "s3.amazonaws.com")).strip("/")
+    cdn, bucket = value("FLASKS3_CDN_DOMAIN"), value("FLASKS3_BUCKET_NAME")
+    if cdn:
+        derive("FS_STATIC_URL", f"{scheme}://{str(cdn).strip('/')}/")
+    elif bucket:
+        derive(
+            "FS_STATIC_URL", f"{scheme}://{bucket}.{domain}/" if style == "host" else f"{scheme}://{domain}/{bucket}/"
+        )
+    # without FLASKS3_BUCKET_NAME, the URL is built the same way from the storage's bucket:
+    derive("FS_STATIC_BUCKET_DOMAIN", domain)
+    derive("FS_STATIC_URL_STYLE", style)
+    derive("FS_STATIC_HTTPS", https)
+    if value("FLASKS3_USE_CACHE_CONTROL") and value("FLASKS3_CACHE_CONTROL"):
+        derive("FS_STATIC_CACHE_CONTROL", value("FLASKS3_CACHE_CONTROL"))
+    name = str(storage or config.get("FS_STATIC_STORAGE") or DEFAULTS["FS_STATIC_STORAGE"]).upper()
+    for key, setting in (
+        ("BUCKET", bucket),
+        ("REGION", value("FLASKS3_REGION")),
+        ("ENDPOINT", value("FLASKS3_ENDPOINT_URL")),
+        ("ACCESS_KEY", config.get("AWS_ACCESS_KEY_ID")),
+        ("SECRET_KEY", config.get("AWS_SECRET_ACCESS_KEY")),
     ):
-        if config.get(theirs) and f"{storage}_FS_{key}" not in config:
-            config[f"{storage}_FS_{key}"] = config[theirs]
+        if setting:
+            derive(f"{name}_FS_{key}", setting)
+    derive(f"{name}_FS_CREATE_BUCKET", True)  # Flask-S3 creates a missing bucket when it publishes
+    return derived
+
+
+def static_config(
+    config: Mapping[str, Any], storage: str, *, flask_s3: bool = False, backend: bool = True
+) -> Mapping[str, Any]:
+    """What the publisher and its storage ``storage`` read: ``config`` with derived keys on top, unchanged.
+
+    With ``flask_s3`` (or Flask-S3 settings in ``config``) the Flask-S3 settings are translated; with
+    ``backend``, the storage's backend defaults to s3 (``<STORAGE>_FS_BACKEND`` chooses another).
+    """
+    derived = translate_flask_s3(config, storage) if flask_s3 or uses_flask_s3(config) else {}
+    if backend and not config.get(f"{storage.upper()}_FS_BACKEND"):
+        derived[f"{storage.upper()}_FS_BACKEND"] = "s3"
+    return ChainMap(derived, config) if derived else config
 
 
 @dataclass(frozen=True)

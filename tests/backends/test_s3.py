@@ -163,10 +163,12 @@ def test_missing_bucket_without_create_bucket_is_a_clear_error(moto_endpoint, ma
 
 @pytest.mark.parametrize(
     "settings, message",
-    [({"FS_S3_ADDRESSING_STYLE": "sideways"}, "addressing_style"),
-     ({"FS_S3_OBJECT_PARAMS": {"Body": b"x"}}, "object_params"),
-     ({"FS_S3_OBJECT_PARAMS": {"SSECustomerKey": "k"}}, "object_params"),
-     ({"FS_S3_SECRET_KEY": ""}, "access_key and secret_key")],
+    [({"FS_S3_ADDRESSING_STYLE": "sideways"}, "FS_S3_ADDRESSING_STYLE = 'sideways': must be one of 'path'"),
+     ({"FS_S3_OBJECT_PARAMS": {"Body": b"x"}}, r"FS_S3_OBJECT_PARAMS: unsupported S3 upload arguments \['Body'\]"),
+     ({"FS_S3_OBJECT_PARAMS": {"SSECustomerKey": "k"}}, "FS_S3_OBJECT_PARAMS: unsupported"),
+     ({"FILES_FS_SECRET_KEY": ""}, "FS_S3_ACCESS_KEY and FILES_FS_SECRET_KEY go together"),
+     ({"FILES_FS_MAX_ATTEMPTS": "two"}, "FILES_FS_MAX_ATTEMPTS = 'two': not an integer"),
+     ({"FS_S3_ENDPOINT": "localhost:9000"}, "FS_S3_ENDPOINT = 'localhost:9000': .*write 'http://localhost:9000'")],
 )  # fmt: skip
 def test_bad_settings_fail_at_init_app(moto_endpoint, tmp_path, settings, message):
     app = make_app(tmp_path, **{**s3_settings(moto_endpoint, "testing", "testing"), **settings})

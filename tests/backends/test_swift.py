@@ -19,6 +19,8 @@ from swiftclient.exceptions import ClientException
 
 import flask_fs as fs
 from flask_fs.backends import swift as swift_backend
+from flask_fs.backends.swift import SwiftBackend
+from flask_fs.config import resolve
 from tests.backends.conftest import swift_settings
 from tests.conftest import make_app
 from tests.servers import start_swift
@@ -404,7 +406,7 @@ def test_keystone_v3_settings_map_to_swiftclient_os_options():
         project_name="media", user_domain_name="Default", project_domain_name="Default",
         region_name="RegionTwo", tenant_name=None, retries="4", timeout="12",
     )  # fmt: skip
-    options = swift_backend.connection_options(config)
+    options = swift_backend.connection_options(resolve(SwiftBackend.settings, "media", config, "swift backend"))
     assert options["auth_version"] == "3"
     assert options["os_options"] == {
         "project_name": "media", "user_domain_name": "Default", "project_domain_name": "Default",
