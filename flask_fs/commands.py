@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 from flask import current_app
@@ -75,7 +74,7 @@ def check_command(names: tuple[str, ...]) -> None:
     """Check that each storage (default: all) reaches its server with its credentials."""
     failed = 0
     for storage in selected(names):
-        backend: Any = storage.config.get("backend")
+        backend = storage.config.get("backend")
         try:
             storage.check()
         except FSError as exc:

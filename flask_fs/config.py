@@ -14,6 +14,13 @@ set at level 1 they are used as given. ``FS_ROOT`` (default ``<instance_path>/fs
 *local* storages only: ``files`` lives in ``<FS_ROOT>/files`` unless ``FILES_FS_ROOT`` says
 otherwise, and storages on other backends never see it. ``FS_SERVE``, ``FS_PREFIX``, ``FS_BACKEND``
 and ``FS_IMAGES_OPTIMIZE`` configure the extension itself and are not layered.
+
+Every setting is declared once, as a :class:`Setting` (name, type, default, secret, required, doc):
+the storage-level ones in :data:`STORAGE_SETTINGS`, the global ones in :data:`GLOBAL_SETTINGS`, each
+backend's in its ``settings`` class attribute. :func:`resolve` fills in defaults and converts values
+(strings from environment variables included); :func:`unknown_keys` reports misspelt keys; the
+documentation's table and ``flask fs storages`` are generated from the same declarations. This module
+needs no Flask: ``app_config`` is any mapping.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError
+from .files import All, AllExcept
 
 KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
@@ -205,8 +213,6 @@ def _parse_base_url(value: Any) -> str:
 
 
 def _parse_extensions(value: Any) -> Any:
-    from .files import All, AllExcept
-
     if isinstance(value, (All, AllExcept)):
         return value
     if isinstance(value, str):
@@ -440,8 +446,8 @@ def unknown_keys(
     own, mine = f"{name.upper()}_FS_", f"FS_{backend.upper()}_"
     others = tuple(f"FS_{other.upper()}_" for other in backends)
     everything: Collection[str] | None = None
-    for key in app_config:
-        if not isinstance(key, str):
+    for key, value in app_config.items():
+        if not isinstance(key, str) or value is None:  # None is unset, at any level
             continue
         if key.startswith(own):
             prefix = own
@@ -458,11 +464,12 @@ def unknown_keys(
             everything = known_anywhere() if everything is None else everything
             if everything is None or setting in everything:
                 continue
-        candidates = [prefix + known_key.upper() for known_key in known]
+        candidates = {prefix + known_key.upper(): known_key for known_key in known}
         if prefix == "FS_":
-            candidates += sorted(_GLOBAL_ONLY | {f"FS_{other.upper()}_" for other in backends})
-        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
-        hint = f"; did you mean {close[0]}?" if close else ""
+            candidates.update({name: name[3:].lower() for name in _GLOBAL_ONLY})
+        by_setting = {setting_name: key_name for key_name, setting_name in sorted(candidates.items())}
+        close = difflib.get_close_matches(setting, by_setting, n=1, cutoff=0.75)
+        hint = f"; did you mean {by_setting[close[0]]}?" if close else ""
         raise ConfigurationError(f"storage {name!r} ({backend} backend): unknown setting {key}{hint}")
 
 

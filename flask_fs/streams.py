@@ -20,6 +20,18 @@ CHUNK_SIZE = 1024 * 1024
 SPOOL_SIZE = 8 * 1024 * 1024
 
 
+class _Reader(io.RawIOBase):
+    """A readable raw stream whose subclasses only implement ``read(size)``."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class SpooledWriter(io.BufferedIOBase):
     """A writable binary file that hands its content to ``commit`` when closed without error.
 
@@ -71,7 +83,7 @@ class TextWriter(io.TextIOWrapper):
         self.close()
 
 
-class RangedReader(io.RawIOBase):
+class RangedReader(_Reader):
     """A remote object as a seekable binary file, over streamed (ranged) GETs.
 
     ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
@@ -83,9 +95,6 @@ class RangedReader(io.RawIOBase):
     def __init__(self, size: int, reopen: Callable[[int], Any], body: Any = None) -> None:
         super().__init__()
         self.size, self._reopen, self._body, self._position = size, reopen, body, 0
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -123,11 +132,6 @@ class RangedReader(io.RawIOBase):
     def readall(self) -> bytes:
         return self.read()
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def _drop_body(self) -> None:
         body, self._body = self._body, None
         if body is not None:
@@ -156,18 +160,13 @@ def copy_stream(source: IO[bytes], target: IO[bytes]) -> int:
     return total
 
 
-
-
-class LimitedReader(io.RawIOBase):
+class LimitedReader(_Reader):
     """Reads through ``stream`` and raises FileTooLarge once more than ``limit`` bytes came."""
 
     def __init__(self, stream: IO[bytes], limit: int, what: str = "this storage") -> None:
         super().__init__()
         self._stream, self._limit, self._what, self._count = stream, limit, what, 0
         self._origin = stream.tell() if stream.seekable() else 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         data = self._stream.read(-1 if size is None else size)
@@ -178,11 +177,6 @@ class LimitedReader(io.RawIOBase):
 
     def readall(self) -> bytes:
         return self.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def seekable(self) -> bool:
         return self._stream.seekable()
@@ -248,15 +242,12 @@ def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
     return head, _Chained(head, stream)
 
 
-class _Chained(io.RawIOBase):
+class _Chained(_Reader):
     """``head`` followed by the rest of a one-way ``stream``."""
 
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:
         super().__init__()
         self._head, self._stream = head, stream
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -266,11 +257,6 @@ class _Chained(io.RawIOBase):
             head, self._head = self._head[:size], self._head[size:]
             return head
         return self._stream.read(size)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def spooled(stream: IO[bytes]) -> IO[bytes]:

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -48,8 +53,33 @@ def test_storages_shows_backends_and_masks_secrets(site, moto):
     assert result.exit_code == 0, result.output
     assert "assets  (s3)" in result.output and "files  (local)" in result.output
     assert f"bucket = '{moto['ASSETS_FS_BUCKET']}'" in result.output
-    assert "secret_key = '****'" in result.output
+    assert "secret_key = '****'" in result.output and "access_key = '****'" in result.output
     assert SECRET not in result.output
+    assert "multipart_threshold = 8 MiB" in result.output and "multipart_chunksize = 5 MiB" in result.output
+    assert "url: none set, files are served by the fs view at http://localhost/files/" in result.output
+
+
+def test_storages_shows_bucket_url_and_sizes_and_masks_passwords_in_urls(site):
+    app = site_app(
+        site,
+        MEDIA_FS_BACKEND="s3",
+        MEDIA_FS_URL="https://cdn.example.com/media",
+        MEDIA_FS_MAX_SIZE="16MiB",
+        DB_FS_BACKEND="gridfs",
+        DB_FS_MONGO_URL="mongodb://site:hunter2@127.0.0.1:1/site",
+        DB_FS_MAX_SIZE=500_000,
+    )
+    fs.init_app(app, fs.Storage("media"), fs.Storage("db"))
+    app.config["FS_SERVE"] = False
+    lines = run(app, "fs", "storages").output.splitlines()
+    media = lines[lines.index("media  (s3)") + 1 :]
+    assert "    bucket = 'media'" in media and "    max_size = 16 MiB" in media
+    assert "    url = 'https://cdn.example.com/media'" in media
+    db = lines[lines.index("db  (gridfs)") + 1 : lines.index("media  (s3)")]
+    assert "    mongo_url = 'mongodb://site:****@127.0.0.1:1/site'" in db
+    assert "    max_size = 500000 bytes (0.48 MiB)" in db
+    assert "    url: none set, and FS_SERVE is off: files have no public URL" in db
+    assert "hunter2" not in "\n".join(lines)
 
 
 def test_storages_without_any(site):
@@ -227,3 +257,92 @@ def test_commands_on_an_app_without_flask_fs(site):
     app = Flask("bare", instance_path=str(site / "instance"))
     result = run(app, "fs", "ls", "files")
     assert result.exit_code == 1 and "flask_fs is not initialised" in result.output
+
+
+def test_ls_on_an_unreachable_server_is_one_line(site):
+    app = site_app(site, **s3_config(f"http://127.0.0.1:{free_port()}", "a", "b", ASSETS_FS_MAX_ATTEMPTS=1))
+    fs.init_app(app, fs.Storage("assets"))
+    result = run(app, "fs", "ls", "assets")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: S3 at http://127.0.0.1:") and result.output.count("\n") == 1
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """A plain HTTP file server on a free loopback port: an endpoint that is not S3."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the runner captures stderr with the command's output
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endpoint_that_is_not_s3_is_reported_as_such(site, web_server):
+    app = site_app(
+        site, MEDIA_FS_BACKEND="s3", MEDIA_FS_ENDPOINT=web_server, MEDIA_FS_ACCESS_KEY="a", MEDIA_FS_SECRET_KEY="b"
+    )
+    fs.init_app(app, fs.Storage("media"))
+    check = run(app, "fs", "check", "media")
+    assert check.exit_code == 1
+    assert check.output == (
+        f"media (s3): FAILED: the server at {web_server} does not answer like an S3 server "
+        "(HTTP 404 without any S3 header): check MEDIA_FS_ENDPOINT\n"
+    )
+    listing = run(app, "fs", "ls", "media")
+    assert listing.exit_code == 1 and "does not answer like an S3 server" in listing.output
+    assert "does not exist" not in check.output + listing.output
+
+
+APPS = {
+    "broken_import": "import flask_fs_no_such_module\n",
+    "broken_factory": (
+        "from flask import Flask\n"
+        "import flask_fs as fs\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    app.config['IMAGES_FS_BACKEND'] = 's3'\n"
+        "    app.config['IMAGES_FS_ENDPOINT'] = 'minio:9000'\n"
+        "    fs.init_app(app, fs.Storage('images'))\n"
+        "    return app\n"
+    ),
+    "typo": (
+        "from flask import Flask\n"
+        "import flask_fs as fs\n"
+        "app = Flask(__name__)\n"
+        "app.config['FILES_FS_MAX_SIZ'] = '1MiB'\n"
+        "fs.init_app(app, fs.Storage('files'))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("module", "error"),
+    [
+        ("broken_import", "While importing 'broken_import', an ImportError was raised: ModuleNotFoundError: "
+                          "No module named 'flask_fs_no_such_module'"),
+        ("broken_factory", "ConfigurationError: storage 'images': IMAGES_FS_ENDPOINT = 'minio:9000': not a URL "
+                           "with its scheme: write 'http://minio:9000' (or https://)"),
+        ("typo", "ConfigurationError: storage 'files' (local backend): unknown setting FILES_FS_MAX_SIZ; "
+                 "did you mean FILES_FS_MAX_SIZE?"),
+        ("nowhere", "Could not import 'nowhere'."),
+    ],
+)  # fmt: skip
+def test_an_app_that_fails_to_load_is_one_line(tmp_path, module, error):
+    """Through the real ``flask`` command, in a new process: no traceback, one line on stderr."""
+    for name, source in APPS.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", module, "fs", "storages"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot load the app: {error}\n"
+    assert result.stdout == ""

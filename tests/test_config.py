@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 
 import pytest
 from flask import Flask
 
 import flask_fs as fs
-from flask_fs.config import join_url, storage_settings
+from flask_fs.backends import BaseBackend
+from flask_fs.backends.gridfs import GridFsBackend
+from flask_fs.backends.local import LocalBackend
+from flask_fs.backends.s3 import S3Backend
+from flask_fs.backends.swift import SwiftBackend
+from flask_fs.config import Setting, Size, format_size, join_url, storage_settings
 from flask_fs.storage import Config
 from tests.conftest import make_app
+from tests.servers import free_port
 
 BACKENDS = ["local", "s3", "swift", "gridfs"]
 
@@ -221,3 +229,241 @@ def test_using_a_storage_on_an_app_without_it_says_so(tmp_path):
 def test_storage_names_are_alphanumeric(name):
     with pytest.raises(fs.ConfigurationError):
         fs.Storage(name)
+
+
+# -- declared settings: unknown keys, types, defaults ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "unknown", "suggestion"),
+    [
+        ({"FILES_FS_MAX_SIZ": 100}, "FILES_FS_MAX_SIZ", "FILES_FS_MAX_SIZE"),
+        ({"FS_MAX_SIZ": 100}, "FS_MAX_SIZ", "FS_MAX_SIZE"),
+        ({"FS_SERV": True}, "FS_SERV", "FS_SERVE"),
+        ({"FILES_FS_BACKEND": "s3", "FS_S3_BUCKT": "b"}, "FS_S3_BUCKT", "FS_S3_BUCKET"),
+        ({"FILES_FS_BACKEND": "s3", "FILES_FS_ENDPIONT": "http://s3"}, "FILES_FS_ENDPIONT", "FILES_FS_ENDPOINT"),
+        ({"FILES_FS_PAINT": "red"}, "FILES_FS_PAINT", None),
+    ],
+)
+def test_an_unknown_key_fails_at_init_app_with_a_suggestion(tmp_path, config, unknown, suggestion):
+    app = make_app(tmp_path, **config)
+    with pytest.raises(fs.ConfigurationError) as error:
+        fs.init_app(app, fs.Storage("files"))
+    message = str(error.value)
+    assert f"unknown setting {unknown}" in message
+    if suggestion:
+        assert message.endswith(f"did you mean {suggestion}?")
+    else:
+        assert "did you mean" not in message
+
+
+def test_keys_read_elsewhere_or_by_another_backend_are_not_unknown(tmp_path):
+    """Global keys, static publishing and image keys, another backend's keys (for a storage that may
+    move there, or for every storage on it) are all fine for a local storage."""
+    app = make_app(
+        tmp_path,
+        FS_PREFIX="/fs",
+        FS_ROOT=str(tmp_path / "root"),
+        FS_URL="https://cdn.example.com",
+        FS_IMAGES_OPTIMIZE=True,
+        FS_IMAGES_SOMETHING_NEW=1,
+        FS_STATIC_WORKERS=2,
+        FS_BUCKET="shared",
+        FS_S3_WHATEVER="not checked here",
+        FILES_FS_BUCKET="files-bucket",
+        FILES_FS_CONTAINER="files-container",
+        FILES_FS_MONGO_URL="mongodb://db/x",
+        OTHER_FS_ANYTHING="another storage's business",
+    )
+    files = fs.Storage("files")
+    fs.init_app(app, files)
+    with app.app_context():
+        assert files.config.bucket == "files-bucket"  # kept for the day it moves to s3 or gridfs
+        assert files.url("a.txt") == "https://cdn.example.com/files/a.txt"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"FILES_FS_MAX_SIZE": "1MB"}, "storage 'files': FILES_FS_MAX_SIZE = '1MB': MB is ambiguous"),
+        ({"FILES_FS_MAX_SIZE": "lots"}, "FILES_FS_MAX_SIZE = 'lots': not a size"),
+        ({"FS_MAX_SIZE": -5}, "FS_MAX_SIZE = -5: a size cannot be negative"),
+        ({"FILES_FS_ALLOW": 123}, "FILES_FS_ALLOW = 123: not a list of extensions"),
+        ({"FS_LOCAL_FSYNC": "maybe"}, "FS_LOCAL_FSYNC = 'maybe': not a boolean"),
+        ({"FILES_FS_SIGNED_URL_EXPIRES": "1h"}, "FILES_FS_SIGNED_URL_EXPIRES = '1h': not an integer"),
+        ({"FILES_FS_URL": "cdn.example.com"}, "FILES_FS_URL = 'cdn.example.com': neither a URL"),
+        ({"FILES_FS_BACKEND": "s3", "FS_S3_ENDPOINT": "localhost:9000"}, "write 'http://localhost:9000'"),
+        ({"FILES_FS_BACKEND": "s3", "FS_S3_MAX_ATTEMPTS": "three"}, "FS_S3_MAX_ATTEMPTS = 'three': not an integer"),
+        ({"FILES_FS_BACKEND": "s3", "FILES_FS_OBJECT_PARAMS": "[1]"}, "FILES_FS_OBJECT_PARAMS = '[1]': not a mapping"),
+        ({"FILES_FS_BACKEND": "s3", "FS_S3_ADDRESSING_STYLE": "host"}, "FS_S3_ADDRESSING_STYLE = 'host': must be one"),
+        ({"FILES_FS_BACKEND": "s3", "FILES_FS_SECRET_KEY": "x"}, "FS_S3_ACCESS_KEY or FILES_FS_ACCESS_KEY|FILES_FS_"),
+        ({"FS_SERVE": "sometimes"}, "FS_SERVE = 'sometimes': not a boolean"),
+    ],
+)
+def test_a_bad_value_names_the_setting_as_written(tmp_path, config, message):
+    app = make_app(tmp_path)
+    app.config.update(config)
+    with pytest.raises(fs.ConfigurationError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        fs.init_app(app, fs.Storage("files"))
+
+
+def test_s3_credentials_that_go_together_are_named_as_written(tmp_path):
+    app = make_app(tmp_path, IMAGES_FS_BACKEND="s3", IMAGES_FS_ACCESS_KEY="AK")
+    with pytest.raises(fs.ConfigurationError) as error:
+        fs.init_app(app, fs.Storage("images"))
+    assert str(error.value).startswith("IMAGES_FS_ACCESS_KEY and IMAGES_FS_SECRET_KEY go together")
+
+
+def test_a_bad_secret_is_named_but_not_shown(tmp_path):
+    app = make_app(tmp_path, FILES_FS_BACKEND="swift", FS_SWIFT_AUTHURL="http://k", FS_SWIFT_USER="u")
+    app.config["FS_SWIFT_KEY"] = ["hunter2"]
+    with pytest.raises(fs.ConfigurationError) as error:
+        fs.init_app(app, fs.Storage("files"))
+    assert "FS_SWIFT_KEY = '****': not a string" in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_values_from_environment_variables_are_converted(tmp_path, monkeypatch):
+    """``from_prefixed_env`` keeps what is not JSON as strings: '16MiB', 'pdf, EPUB', '{...}' as JSON..."""
+    for key, value in {
+        "FILES_FS_MAX_SIZE": "16MiB",
+        "FILES_FS_ALLOW": "pdf, EPUB",
+        "FS_LOCAL_FSYNC": "yes",
+        "FS_SERVE": "off",
+        "MEDIA_FS_BACKEND": "s3",
+        "MEDIA_FS_MULTIPART_THRESHOLD": "64 MiB",
+        "MEDIA_FS_CONNECT_TIMEOUT": "2.5",
+        "MEDIA_FS_OBJECT_PARAMS": '{"CacheControl": "max-age=60"}',
+        "MEDIA_FS_AUTH": "x",  # a typo, checked below
+    }.items():
+        monkeypatch.setenv(f"FLASK_{key}", value)
+    monkeypatch.setenv("FLASK_FS_S3_MAX_ATTEMPTS", '"5"')  # a JSON string: still "5", not 5
+    app = make_app(tmp_path)
+    del app.config["FS_SERVE"]
+    app.config.from_prefixed_env()
+    files, media = fs.Storage("files"), fs.Storage("media")
+    with pytest.raises(fs.ConfigurationError, match="unknown setting MEDIA_FS_AUTH"):
+        fs.init_app(app, files, media)
+    del app.config["MEDIA_FS_AUTH"]
+    fs.init_app(app, files, media)
+    assert app.config["FS_SERVE"] is False
+    with app.app_context():
+        assert files.config.max_size == 16 * 1024 * 1024
+        assert files.config.fsync is True
+        assert files.extension_allowed("epub") and files.extension_allowed("pdf")
+        assert media.config.multipart_threshold == 64 * 1024 * 1024 == media.backend.threshold
+        assert media.config.connect_timeout == 2.5
+        assert media.config.max_attempts == 5
+        assert media.backend.object_params == {"CacheControl": "max-age=60"}
+        assert media.config.bucket == "media"  # default: the storage name
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [(1024, 1024), ("1024", 1024), ("16MiB", 16 * 2**20), ("1.5 GiB", 3 * 2**29), ("512kib", 512 * 1024),
+     ("2 TiB", 2 * 2**40), ("100 B", 100), (0, 0)],
+)  # fmt: skip
+def test_sizes_accept_bytes_and_binary_units(value, size):
+    assert Setting("max_size", Size).coerce(value, "X") == size
+
+
+@pytest.mark.parametrize("value", ["1MB", "1 kb", "1.5", "-1", "lots", True, 1.5, "", "16 MiBs"])
+def test_sizes_refuse_everything_else(value):
+    with pytest.raises(fs.ConfigurationError, match=f"^X = {re.escape(repr(value))}: "):
+        Setting("max_size", Size).coerce(value, "X")
+
+
+def test_sizes_are_shown_in_binary_units():
+    assert [format_size(n) for n in (8 * 2**20, 2**30, 5 * 1024, 500_000, 12)] == [
+        "8 MiB", "1 GiB", "5 KiB", "500000 bytes (0.48 MiB)", "12 bytes",
+    ]  # fmt: skip
+
+
+# -- backends built directly, as Flask-FS's docs for backend authors do ---------------------------------
+
+
+def test_local_backend_built_directly_with_part_of_its_settings(tmp_path):
+    backend = LocalBackend("files", Config(root=str(tmp_path / "files")))
+    assert isinstance(backend.config, Config)
+    assert backend.config.fsync is False and backend.config.root == str(tmp_path / "files")
+    backend.write("a.txt", "hello")
+    assert (tmp_path / "files" / "a.txt").read_text() == "hello"
+    with pytest.raises(fs.ConfigurationError, match=r"storage 'files' \(LocalBackend backend\) needs root"):
+        LocalBackend("files", {})
+
+
+def test_s3_backend_built_directly_fills_defaults_without_contacting_the_server():
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: construction must not connect
+    backend = S3Backend("avatars", {"endpoint": endpoint, "max_attempts": "1", "multipart_threshold": "16MiB"})
+    config = backend.config
+    assert isinstance(config, Config)
+    assert (config.bucket, backend.bucket, config.prefix, config.addressing_style) == ("avatars",) * 2 + ("", "auto")
+    assert (config.max_attempts, backend.threshold, config.multipart_chunksize) == (1, 16 * 2**20, 5 * 2**20)
+    assert config.conditional_writes is True and config.object_params == {}
+    with pytest.raises(fs.ConfigurationError, match="^storage 'x': max_attempts = 'lots': not an integer"):
+        S3Backend("x", {"max_attempts": "lots"})
+
+
+def test_swift_backend_built_directly_fills_defaults_without_contacting_the_server():
+    backend = SwiftBackend(
+        "media", Config(authurl=f"http://127.0.0.1:{free_port()}/auth/v1.0", user="test:tester", key="k", retries="0")
+    )
+    assert (backend.container, backend.segments, backend.segment_size) == ("media", "media_segments", 2**30)
+    assert (backend.config.retries, backend.config.auth_version, backend.config.timeout) == (0, "1", 30)
+    with pytest.raises(fs.ConfigurationError, match=r"needs authurl, key"):
+        SwiftBackend("media", {"user": "u"})
+
+
+def test_gridfs_backend_built_directly_fills_defaults_without_contacting_the_server():
+    backend = GridFsBackend("files", Config(mongo_url=f"mongodb://127.0.0.1:{free_port()}/site"))
+    assert (backend.database_name, backend.bucket_name) == ("site", "files")
+    assert backend.config.server_selection_timeout_ms == 5000
+    with pytest.raises(fs.ConfigurationError, match="set mongo_db or name a database in mongo_url"):
+        GridFsBackend("files", {"mongo_url": "mongodb://127.0.0.1"})
+
+
+def test_defaults_and_required_are_derived_from_the_declaration():
+    assert S3Backend.defaults["multipart_threshold"] == 8 * 2**20 and "bucket" not in S3Backend.defaults
+    assert SwiftBackend.required == ("authurl", "user", "key") and LocalBackend.required == ("root",)
+    assert GridFsBackend.defaults == {"server_selection_timeout_ms": 5000}
+
+
+def test_an_older_backend_declaring_defaults_and_required_still_works():
+    class OldBackend(BaseBackend):
+        required = ("bucket",)
+        defaults = {"greeting": "hello"}
+
+    assert {s.name: (s.default, s.required) for s in OldBackend.settings} == {
+        "bucket": (None, True),
+        "greeting": ("hello", False),
+    }
+    assert not OldBackend.declares_settings
+    assert OldBackend("x", {"bucket": "b"}).config == {"bucket": "b", "greeting": "hello"}
+    with pytest.raises(fs.ConfigurationError, match="needs bucket"):
+        OldBackend("x", {})
+
+
+def test_storage_config_masks_secrets_and_passwords_in_urls():
+    config = Config(key="k", mongo_url="mongodb://user:pw@db.example.com/site", region="eu")
+    assert config.masked() == {"key": "****", "mongo_url": "mongodb://user:****@db.example.com/site", "region": "eu"}
+    assert Config(tempurl="t").masked(secrets={"tempurl"}) == {"tempurl": "****"}
+
+
+def test_the_documented_table_lists_every_declared_setting():
+    """docs/configuration.rst renders this table at build time (``.. fs-settings::``), so it lists what the
+    code declares: every key, its type, default and secrecy."""
+    pytest.importorskip("sphinx")
+    spec = importlib.util.spec_from_file_location(
+        "settings_table", os.path.join(os.path.dirname(__file__), "..", "docs", "_ext", "settings_table.py")
+    )
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    text = "\n".join(table.rows(["global", "storage", "local", "s3", "swift", "gridfs"]))
+    for backend in (LocalBackend, S3Backend, SwiftBackend, GridFsBackend):
+        for setting in backend.settings:
+            assert f"``<NAME>_FS_{setting.name.upper()}``" in text
+    for key in ("FS_SERVE", "FS_PREFIX", "FS_ROOT", "FS_BACKEND", "FS_IMAGES_OPTIMIZE", "<NAME>_FS_MAX_SIZE"):
+        assert f"``{key}``" in text
+    row = text.split("``<NAME>_FS_MULTIPART_THRESHOLD``")[1].splitlines()
+    assert row[1:3] == ["     - size", "     - 8 MiB"]
+    assert "Secret: ``flask fs storages`` masks it." in text.split("``<NAME>_FS_SECRET_KEY``")[1].splitlines()[3]

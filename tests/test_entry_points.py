@@ -27,7 +27,7 @@ THIRD_PARTY = textwrap.dedent(
     BUCKETS = {}
 
 
-    class MemoryBackend(BaseBackend):
+    class RamBackend(BaseBackend):
         required = ("bucket",)
         defaults = {"greeting": "hello"}
 
@@ -65,38 +65,38 @@ THIRD_PARTY = textwrap.dedent(
 
 @pytest.fixture
 def third_party(tmp_path, monkeypatch):
-    """Install distribution 'flask-fs-memory' the way pip lays it out: a package and its .dist-info."""
+    """Install distribution 'flask-fs-ram' the way pip lays it out: a package and its .dist-info."""
     site = tmp_path / "site-packages"
-    (site / "fs_memory").mkdir(parents=True)
-    (site / "fs_memory" / "__init__.py").write_text(THIRD_PARTY)
-    info = site / "flask_fs_memory-1.0.dist-info"
+    (site / "fs_ram").mkdir(parents=True)
+    (site / "fs_ram" / "__init__.py").write_text(THIRD_PARTY)
+    info = site / "flask_fs_ram-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flask-fs-memory\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[fs.backend]\nmemory = fs_memory:MemoryBackend\n")
-    (info / "top_level.txt").write_text("fs_memory\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flask-fs-ram\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[fs.backend]\nram = fs_ram:RamBackend\n")
+    (info / "top_level.txt").write_text("fs_ram\n")
     monkeypatch.syspath_prepend(str(site))
     yield
-    sys.modules.pop("fs_memory", None)
+    sys.modules.pop("fs_ram", None)
 
 
 def test_our_backends_are_registered():
-    assert {"local", "s3", "swift", "gridfs"} <= set(available_backends())
+    assert {"local", "s3", "swift", "gridfs", "memory"} <= set(available_backends())
     assert load_backend("local").__name__ == "LocalBackend"
 
 
 def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_party):
     backends = available_backends()
-    assert "memory" in backends
-    assert backends["memory"].dist.name == "flask-fs-memory"
-    app = make_app(tmp_path, FS_BACKEND="memory", FS_MEMORY_BUCKET="shared", AVATARS_FS_BUCKET="faces")
+    assert "ram" in backends
+    assert backends["ram"].dist.name == "flask-fs-ram"
+    app = make_app(tmp_path, FS_BACKEND="ram", FS_RAM_BUCKET="shared", AVATARS_FS_BUCKET="faces")
     files, avatars = fs.Storage("files", fs.ALL), fs.Storage("avatars", fs.IMAGES)
     fs.init_app(app, files, avatars)
     with app.test_request_context():
-        assert type(files.backend).__name__ == "MemoryBackend"
+        assert type(files.backend).__name__ == "RamBackend"
         assert files.config == {
             "bucket": "shared",
             "greeting": "hello",
-            "backend": "memory",
+            "backend": "ram",
             "signed_url_expires": 3600,
         }
         assert avatars.config.bucket == "faces"
@@ -117,25 +117,47 @@ def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_p
 
 
 def test_unknown_backend_lists_installed_ones_including_third_party(tmp_path, third_party):
-    app = make_app(tmp_path, FS_BACKEND="memroy")
+    app = make_app(tmp_path, FS_BACKEND="rma")
     with pytest.raises(fs.ConfigurationError) as error:
         fs.init_app(app, fs.Storage("files"))
-    assert "FS_BACKEND = 'memroy'" in str(error.value)
-    assert "memory" in str(error.value) and "local" in str(error.value)
+    assert "FS_BACKEND = 'rma'" in str(error.value)
+    assert "ram" in str(error.value) and "local" in str(error.value)
 
 
 def test_missing_required_setting_fails_at_init_app_naming_the_keys(tmp_path, third_party):
-    app = make_app(tmp_path, FILES_FS_BACKEND="memory")
+    app = make_app(tmp_path, FILES_FS_BACKEND="ram")
     with pytest.raises(fs.ConfigurationError) as error:
         fs.init_app(app, fs.Storage("files"))
-    assert "FILES_FS_BUCKET" in str(error.value) and "FS_MEMORY_BUCKET" in str(error.value)
+    assert "FILES_FS_BUCKET" in str(error.value) and "FS_RAM_BUCKET" in str(error.value)
 
 
 def test_an_entry_point_that_is_no_backend_is_refused(tmp_path, third_party, monkeypatch):
     info = next((tmp_path / "site-packages").glob("*.dist-info"))
-    (info / "entry_points.txt").write_text("[fs.backend]\nmemory = fs_memory:BUCKETS\nbroken = fs_nowhere:X\n")
+    (info / "entry_points.txt").write_text("[fs.backend]\nram = fs_ram:BUCKETS\nbroken = fs_nowhere:X\n")
     with pytest.raises(fs.ConfigurationError, match="does not name a BaseBackend"):
-        load_backend("memory")
+        load_backend("ram")
     with pytest.raises(fs.ConfigurationError, match="cannot be imported") as error:
         fs.init_app(make_app(tmp_path, FS_BACKEND="broken"), fs.Storage("files"))
     assert isinstance(error.value.__cause__.__cause__, ImportError)
+
+
+def test_keys_of_a_backend_that_declares_no_settings_are_not_reported_unknown(tmp_path, third_party):
+    """An older backend (``defaults``/``required`` only) may read keys it does not name: with one installed,
+    flask_fs cannot tell an unknown key from one of its (a storage may move to it), so it reports none."""
+    app = make_app(tmp_path, FILES_FS_BACKEND="ram", FILES_FS_BUCKET="b", FILES_FS_COLOR="red", FS_SHADE="dark")
+    files, other = fs.Storage("files"), fs.Storage("other")
+    fs.init_app(app, files, other)
+    with app.app_context():
+        assert (files.config.color, files.config.greeting, other.config.shade) == ("red", "hello", "dark")
+    app.config["OTHER_FS_MAX_SIZE"] = "1MB"  # values of declared settings are still checked
+    with pytest.raises(fs.ConfigurationError, match="OTHER_FS_MAX_SIZE = '1MB'"):
+        fs.init_app(app, other)
+
+
+def test_a_backend_that_cannot_be_imported_does_not_hide_typos(tmp_path, third_party):
+    """A backend whose extra is missing cannot be used, so its keys do not count (nor stop the check)."""
+    info = next((tmp_path / "site-packages").glob("*.dist-info"))
+    (info / "entry_points.txt").write_text("[fs.backend]\nbroken = fs_nowhere:X\n")
+    app = make_app(tmp_path, FILES_FS_MAX_SIZ=10)
+    with pytest.raises(fs.ConfigurationError, match="unknown setting FILES_FS_MAX_SIZ; did you mean FILES_FS_MAX_SIZE"):
+        fs.init_app(app, fs.Storage("files"))

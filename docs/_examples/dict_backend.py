@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from flask_fs.backends import BaseBackend, copy_stream, file_not_found
+from flask_fs.config import Setting
 from flask_fs.errors import BackendError, FileExists
 
 #: Every bucket: {filename: (content, modified)}, shared by the storages that name the same bucket.
@@ -20,8 +21,10 @@ _LOCK = threading.Lock()
 class DictBackend(BaseBackend):
     """Files in the in-memory bucket named by the ``bucket`` setting."""
 
-    required = ("bucket",)  # init_app refuses a storage without it
-    defaults = {"max_files": 1000}  # read as self.config["max_files"] unless a setting overrides it
+    settings = (
+        Setting("bucket", str, required=True, doc="Name of the in-memory bucket holding the files."),
+        Setting("max_files", int, 1000, doc="Most files the bucket holds."),
+    )
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
@@ -50,7 +53,7 @@ class DictBackend(BaseBackend):
         with _LOCK:  # check and store in one step: of two exclusive saves, exactly one wins
             if not overwrite and filename in self.files:
                 raise FileExists(f"{filename!r} exists")
-            if filename not in self.files and len(self.files) >= int(self.config["max_files"]):
+            if filename not in self.files and len(self.files) >= self.config["max_files"]:
                 raise BackendError(f"bucket {self.config['bucket']!r} is full")
             self.files[filename] = (content, datetime.now(UTC))
 

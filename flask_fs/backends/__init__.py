@@ -390,14 +390,14 @@ def file_not_found(filename: str) -> FileNotFound:
 
 
 def settings_anywhere() -> set[str] | None:
-    """Every setting name that some installed backend reads, or None when that cannot be told (a
-    backend fails to import, or does not declare its settings)."""
+    """Every setting name that some usable backend reads (one whose extra is not installed is not
+    usable), or None when that cannot be told: a backend does not declare its settings."""
     names: set[str] = set()
     for name in available_backends():
         try:
             cls = load_backend(name)
         except ConfigurationError:
-            return None
+            continue
         if not cls.declares_settings:
             return None
         names.update(setting.name for setting in cls.settings)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from ..errors import FileExists
-from . import BaseBackend, copy_stream, file_not_found
+from . import BaseBackend, Setting, copy_stream, file_not_found
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,14 @@ _NAMESPACES_LOCK = threading.Lock()
 class MemoryBackend(BaseBackend):
     """Files kept in memory: private to this backend instance unless ``namespace`` is set."""
 
-    defaults: Mapping[str, Any] = {"namespace": None}
+    settings = (
+        Setting(
+            "namespace",
+            str,
+            shown_default="none: private files",
+            doc="Storages (of any app) with the same namespace and name share their files.",
+        ),
+    )
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)

@@ -70,7 +70,11 @@ def test_config_shows_the_namespace_setting(tmp_path):
     files = fs.Storage("files")
     fs.init_app(app, files)
     with app.app_context():
-        assert files.config == {"backend": "memory", "namespace": None}
+        assert files.config == {"backend": "memory", "signed_url_expires": 3600}
+    shared = make_app(tmp_path, FS_BACKEND="memory", FILES_FS_NAMESPACE="team")
+    fs.init_app(shared, files)
+    with shared.app_context():
+        assert files.config["namespace"] == "team"
 
 
 def test_a_reader_keeps_the_version_it_opened():

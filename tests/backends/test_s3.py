@@ -466,6 +466,7 @@ def test_wrong_credentials_fail_clearly(swift_server, make_storage):
     with pytest.raises(fs.BackendError, match="refused access.*SignatureDoesNotMatch") as error:
         storage.write("a.txt", b"A")
     assert error.value.__cause__ is not None
+    assert str(error.value).endswith("check FS_S3_ACCESS_KEY, FS_S3_SECRET_KEY and their permissions")
     with pytest.raises(fs.BackendError, match="refused access"):
         storage.check()
     with pytest.raises(fs.BackendError, match="refused access"):
