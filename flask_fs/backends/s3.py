@@ -296,7 +296,7 @@ class S3Backend(BaseBackend):
         try:
             self._head(filename)
         except ClientError as exc:
-            if _code(exc) in _NOT_FOUND:
+            if _code(exc) in _NOT_FOUND and not self._not_s3(exc):
                 return False
             raise
         return True
