@@ -19,10 +19,11 @@ from urllib.parse import quote
 
 from . import intake, names, signals
 from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
+from .backends.legacy import adapt
 from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
-from .streams import CHUNK_SIZE, LimitedWriter, TextWriter, spooled, too_large
+from .streams import CHUNK_SIZE, LimitedReader, LimitedWriter, TextWriter, spooled, too_large
 
 __all__ = ["BoundStorage", "Declaration", "bind"]
 
@@ -60,18 +61,25 @@ class BoundStorage:
     """
 
     def __init__(
-        self, declaration: Declaration, config: Config, backend: BaseBackend, view_url: ViewURL | None = None
+        self,
+        declaration: Declaration,
+        config: Config,
+        backend: BaseBackend,
+        view_url: ViewURL | None = None,
+        url_scheme: Callable[[], str] | None = None,
     ) -> None:
         self.declaration = declaration
         self.name = declaration.name
         self.config = config
         self.backend = backend
         self._view_url = view_url
+        self._url_scheme = url_scheme
+        self.extensions = lowered(declaration.extensions)
         self.allow = lowered(config.get("allow") or ())
         self.deny = lowered(config.get("deny") or ())
         self.max_size: int | None = config.get("max_size") or None
         check = config.get("check_content")
-        self.check_content = _only_images(declaration.extensions, self.allow) if check is None else bool(check)
+        self.check_content = _only_images(self.extensions, self.allow) if check is None else bool(check)
 
     def __repr__(self) -> str:
         return f"<BoundStorage {self.name!r} on {self.config.get('backend')}>"
@@ -92,7 +100,7 @@ class BoundStorage:
         ext = ext.lower()
         if ext in self.deny:
             return False
-        return ext in self.allow or ext in self.declaration.extensions
+        return ext in self.allow or ext in self.extensions
 
     def policy(self) -> intake.Policy:
         """What this storage accepts, for :func:`flask_fs.intake.accept` (the declaration's ``file_allowed``
@@ -109,21 +117,29 @@ class BoundStorage:
     @property
     def base_url(self) -> str:
         """The URL of the storage's root, ending with ``/``."""
-        return self.url_of("", external=True) if not self.has_url else join_url(self.config["url"])
+        return self.url_of("", external=True) if not self.has_url else join_url(self._configured_url())
 
     def url(self, filename: str, external: bool = False) -> str:
         """The URL a file is (or would be) reachable at; it does not check that the file exists."""
         return self.url_of(names.clean(filename), external)
 
     def url_of(self, filename: str, external: bool) -> str:
-        configured = self.config.get("url")
-        if configured:
-            return join_url(configured) + quote(filename, safe="/")
+        """The URL of a name already cleaned."""
+        if self.config.get("url"):
+            return join_url(self._configured_url()) + quote(filename, safe="/")
         if self._view_url is None:
             raise ConfigurationError(
                 f"storage {self.name!r} has no URL: set {self.name.upper()}_FS_URL, or bind it to an app that serves it"
             )
         return self._view_url(self.name, filename, external)
+
+    def _configured_url(self) -> str:
+        """The configured URL; one written without a scheme (``cdn.example.com/x``, as Flask-FS allowed)
+        gets the current request's, or ``http``."""
+        url = self.config["url"]
+        if "://" in url or url.startswith("/"):  # full, scheme-relative or a path on this host
+            return url
+        return f"{self._url_scheme() if self._url_scheme else 'http'}://{url}"
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
         """A temporary URL that grants read access without credentials (s3, swift)."""
@@ -144,9 +160,8 @@ class BoundStorage:
     ) -> str:
         """Accept an upload through the intake (name, extension, size, content) and store it; return its name."""
         declaration = self.declaration
-        folder = prefix if prefix is not None else declaration.upload_to
-        if folder is not None and callable(folder):
-            folder = folder()
+        folders = [folder() if callable(folder) else folder for folder in (declaration.upload_to, prefix)]
+        folder = "/".join(folder for folder in folders if folder) or None  # a prefix goes below upload_to
         overwrite = declaration.overwrite if overwrite is None else overwrite
         rename = declaration.rename if rename is None else rename
         extra = {"headers": headers} if headers else {}
@@ -154,7 +169,8 @@ class BoundStorage:
             upload = intake.accept(file_or_wfs, filename, folder, self.policy())
             with signals.observed(declaration, "save", upload.filename, signals.file_saved) as event:
                 if overwrite or not rename:
-                    self.backend.save(upload.stream, upload.filename, overwrite=overwrite, **extra)
+                    data = upload.original if self.backend.takes_uploads and upload.original else upload.stream
+                    self.backend.save(data, upload.filename, overwrite=overwrite, **extra)
                 else:
                     event["filename"] = self._save_renaming(upload.stream, upload.filename, **extra)
         return event["filename"]
@@ -186,12 +202,16 @@ class BoundStorage:
                 return candidate
         raise FileExists(f"no free name for {basename!r} in {target_folder!r}")
 
-    def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
-        """Store ``content`` (text is encoded as UTF-8) under ``filename``; ``MAX_SIZE`` applies."""
+    def write(self, filename: str, content: bytes | str | IO[bytes], overwrite: bool | None = None) -> None:
+        """Store ``content`` under ``filename``: bytes, text (encoded as UTF-8), or a binary file or
+        upload (streamed). ``MAX_SIZE`` applies."""
         filename = names.clean(filename)
         overwrite = self.declaration.overwrite if overwrite is None else overwrite
-        if self.max_size is not None and len(BaseBackend.as_binary(content)) > self.max_size:
-            raise too_large(self.max_size, repr(self.name))
+        if self.max_size is not None:
+            if hasattr(content, "read"):
+                content = LimitedReader(intake.unwrap(content)[0], self.max_size, repr(self.name))
+            elif len(BaseBackend.as_binary(content)) > self.max_size:  # type: ignore[arg-type]
+                raise too_large(self.max_size, repr(self.name))
         with signals.observed(self.declaration, "write", filename, signals.file_saved):
             self.backend.write(filename, content, overwrite=overwrite)
 
@@ -209,7 +229,8 @@ class BoundStorage:
         return writer if binary == mode else TextWriter(writer, **kwargs)
 
     def delete(self, filename: str) -> None:
-        """Delete this one file; deleting a missing file does nothing."""
+        """Delete the file or, if there is no such file, the folder (the files below ``filename/``);
+        deleting a missing file does nothing."""
         filename = names.clean(filename)
         with signals.observed(self.declaration, "delete", filename, signals.file_deleted):
             self.backend.delete(filename)
@@ -257,9 +278,9 @@ class BoundStorage:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""
         filename = names.clean(filename)
         meta = dict(self.backend.metadata(filename))
-        meta.setdefault("filename", posixpath.basename(filename))
+        meta["filename"] = posixpath.basename(filename)
         try:
-            meta["url"] = self.url_of(filename, False)
+            meta["url"] = self.url_of(filename, True)
         except ConfigurationError:  # bound without an app nor a URL: nothing to link to
             meta["url"] = None
         return meta
@@ -289,6 +310,7 @@ def bind(
     settings: Mapping[str, Any],
     local_root: str | None = None,
     view_url: ViewURL | None = None,
+    url_scheme: Callable[[], str] | None = None,
 ) -> BoundStorage:
     """Bind ``declaration`` to settings in Flask config form (``FS_BACKEND``, ``<NAME>_FS_*``...).
 
@@ -315,8 +337,8 @@ def bind(
         unknown_keys(settings, name, backend_name, backends, {setting.name for setting in declared}, settings_anywhere)
     config = storage_settings(settings, name, backend_name, backends, defaults)
     config = resolve(declared, name, config, f"{backend_name} backend")
-    backend = backend_cls(name, config)
-    return BoundStorage(declaration, backend.config, backend, view_url)
+    backend = adapt(name, config, backend_cls(name, config))
+    return BoundStorage(declaration, backend.config, backend, view_url, url_scheme)
 
 
 def _only_images(extensions: Any, allow: Any) -> bool:

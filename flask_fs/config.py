@@ -55,7 +55,8 @@ class URL(str):
 
 
 class BaseURL(str):
-    """A public base URL: absolute with its scheme (``https://cdn.example.com/media``) or a path (``/media``)."""
+    """A public base URL: with its scheme (``https://cdn.example.com/media``), a path (``/media``), or
+    a host without scheme (``cdn.example.com/media``: links get the request's scheme)."""
 
 
 class Extensions(list):  # type: ignore[type-arg]
@@ -206,10 +207,10 @@ def _parse_url(value: Any) -> str:
 
 
 def _parse_base_url(value: Any) -> str:
-    url = _parse_str(value)
-    if not url.startswith("/") and "://" not in url:
-        raise ValueError(f"neither a URL with its scheme nor an absolute path: write 'https://{url}' or '/{url}'")
-    return url
+    url = _parse_str(value).strip()
+    if not url or any(char.isspace() for char in url):
+        raise ValueError("not a URL: give one with its scheme (https://cdn.example.com/media) or a path (/media)")
+    return url  # without a scheme (Flask-FS's 'cdn.example.com/media'), links get the request's
 
 
 def _parse_extensions(value: Any) -> Any:
@@ -281,6 +282,12 @@ STORAGE_SETTINGS: tuple[Setting, ...] = (
         ":class:`~flask_fs.errors.FileTooLarge` as soon as the limit is passed, and nothing is stored.",
     ),
     Setting(
+        "serve",
+        bool,
+        shown_default="``FS_SERVE``",
+        doc="Serve this storage's files through the ``fs`` blueprint (overrides ``FS_SERVE`` for it).",
+    ),
+    Setting(
         "check_content",
         bool,
         shown_default="on when the storage accepts only images",
@@ -307,9 +314,11 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FS_SERVE",
         bool,
-        shown_default="``app.debug``",
-        doc="Serve stored files through the ``fs`` blueprint. When false the view answers 404, and "
-        ":meth:`~flask_fs.Storage.url` still builds its URLs (for a front server to serve).",
+        shown_default="``True`` in debug, else ``None``",
+        doc="Serve stored files through the ``fs`` blueprint. ``None``: serve the storages without a ``URL`` "
+        "of their own, so the URLs :meth:`~flask_fs.Storage.url` gives them work; ``True``: serve every storage; "
+        "``False``: serve none (the view answers 404, and ``url()`` still builds its URLs, for a front server). "
+        "``<NAME>_FS_SERVE`` decides for one storage.",
     ),
     Setting(
         "FS_PREFIX",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mimetypes
+import posixpath
 from collections.abc import Iterable
 
 TEXT = ["txt"]
@@ -28,7 +30,8 @@ class All:
 class AllExcept:
     """Contains every extension but the given ones: ``AllExcept(SCRIPTS + EXECUTABLES)``."""
 
-    def __init__(self, items: Iterable[str]) -> None:
+    def __init__(self, items: Iterable[str] | str) -> None:
+        items = [items] if isinstance(items, str) else items  # AllExcept('exe') is one extension, not 3 letters
         self.items = frozenset(item.lower() for item in items)
 
     def __contains__(self, item: object) -> bool:
@@ -56,3 +59,14 @@ def lowered(extensions: Iterable[str] | All | AllExcept) -> frozenset[str] | All
     if isinstance(extensions, (All, AllExcept)) or not isinstance(extensions, Iterable):
         return extensions
     return frozenset(ext.lower().lstrip(".") for ext in extensions)
+
+
+def lower_extension(filename: str) -> str:
+    """``filename`` with its extension lower-cased (``'ARCHIVE.TAR.GZ'`` gives ``'ARCHIVE.TAR.gz'``)."""
+    stem, ext = posixpath.splitext(filename)
+    return stem + ext.lower()
+
+
+def mime(filename: str, default: str | None = None) -> str | None:
+    """The MIME type guessed from a name or URL, or ``default`` when unknown."""
+    return mimetypes.guess_type(filename)[0] or default

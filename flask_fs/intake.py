@@ -51,10 +51,15 @@ class Policy:
 
 @dataclass
 class Upload:
-    """An accepted upload: the stream to store (size-limited, content-checked) and its final name."""
+    """An accepted upload: the stream to store (size-limited, content-checked) and its final name.
+
+    ``original`` is the object the caller gave when ``stream`` reads it unchanged (no limit, no
+    check wrapped it): Flask-FS backends are handed that, as Flask-FS did.
+    """
 
     stream: IO[bytes]
     filename: str
+    original: Any = None
 
 
 def unwrap(source: Any) -> tuple[IO[bytes], str]:
@@ -86,6 +91,7 @@ def accept(source: Any, filename: str | None, folder: str | None, policy: Policy
         raise UnauthorizedFileType(
             f"files of type {extension(basename) or '(none)'!r} are not allowed in {policy.storage!r}"
         )
+    unwrapped = stream
     if policy.check_content:
         head, stream = peek(stream, SNIFF_SIZE)
         if not content_matches(head, basename):
@@ -93,7 +99,8 @@ def accept(source: Any, filename: str | None, folder: str | None, policy: Policy
             raise ContentMismatch(f"the content of {basename!r} is not what its extension says (found: {found})")
     if policy.max_size is not None:
         stream = LimitedReader(stream, policy.max_size, repr(policy.storage))
-    return Upload(stream, name)
+    original = source if stream is unwrapped and hasattr(source, "read") else None
+    return Upload(stream, name, original)
 
 
 def sniff(head: bytes) -> list[tuple[str, str]]:

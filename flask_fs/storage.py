@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from werkzeug.datastructures import FileStorage
 
 try:  # the app context's ContextVar: a much cheaper way to the current app than the proxy
@@ -25,10 +25,11 @@ except ImportError:  # pragma: no cover - older or future Flask
 
 from . import bound as _bound_module
 from .backends import BaseBackend
+from .backends.local import LocalBackend
 from .bound import BoundStorage, ViewURL, bind
 from .config import Config, resolve_globals
 from .errors import ConfigurationError, FSError
-from .files import DEFAULTS, All, AllExcept, extension, lowered
+from .files import DEFAULTS, All, AllExcept, extension
 from .streams import CHUNK_SIZE
 
 __all__ = ["BoundStorage", "Config", "Storage"]
@@ -43,6 +44,16 @@ class FSState:
 
     storages: dict[str, Storage] = field(default_factory=dict)
     bound: dict[str, BoundStorage] = field(default_factory=dict)
+
+    # Flask-FS kept ``{name: storage}`` at ``app.extensions['fs']``: read as that mapping too.
+    def __contains__(self, name: object) -> bool:
+        return name in self.storages
+
+    def __getitem__(self, name: str) -> Storage:
+        return self.storages[name]
+
+    def get(self, name: str, default: Storage | None = None) -> Storage | None:
+        return self.storages.get(name, default)
 
 
 def state(app: Flask | None = None) -> FSState:
@@ -74,7 +85,7 @@ class Storage:
         if not isinstance(name, str) or not name.isascii() or not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigurationError(f"storage names are ASCII letters and digits (with - or _), not {name!r}")
         self.name = name
-        self.extensions = lowered(extensions)
+        self.extensions = extensions
         self.upload_to = upload_to
         self.overwrite = overwrite
         self.rename = rename
@@ -96,7 +107,7 @@ class Storage:
         bindings = state(app).bound
         previous = bindings.get(self.name)
         local_root = os.path.join(app.instance_path, "fs")
-        bindings[self.name] = bind(self, source, local_root, _view_url_builder(app))
+        bindings[self.name] = bind(self, source, local_root, _view_url_builder(app), _request_scheme)
         if previous is not None:
             previous.close()
 
@@ -130,15 +141,33 @@ class Storage:
         except (KeyError, AttributeError):
             return self.bind(app)
 
-    @property
-    def config(self) -> Config:
-        """This storage's resolved settings on the current app."""
-        return self._bound().config
+    def _bound_if_any(self) -> BoundStorage | None:
+        """The binding, or None outside an app context (Flask-FS's properties answer empty there)."""
+        if _bound_module.active.get() is None and (_cv_app.get(None) if _cv_app is not None else None) is None:
+            return None
+        return self._bound()
 
     @property
-    def backend(self) -> BaseBackend:
-        """This storage's backend on the current app."""
-        return self._bound().backend
+    def config(self) -> Config:
+        """This storage's resolved settings on the current app (empty outside an app context)."""
+        bound = self._bound_if_any()
+        return bound.config if bound is not None else Config()
+
+    @property
+    def backend(self) -> BaseBackend | None:
+        """This storage's backend on the current app (None outside an app context)."""
+        bound = self._bound_if_any()
+        return bound.backend if bound is not None else None
+
+    @property
+    def backend_name(self) -> str:
+        """The name of this storage's backend on the current app (``'local'``, ``'s3'``...)."""
+        return self._bound().config["backend"]
+
+    @property
+    def root(self) -> str | None:
+        """The backend's local folder, None for backends without one."""
+        return getattr(self._bound().backend, "root", None)
 
     # -- policy hooks (override to add your own rules) -----------------------------------------------
 
@@ -212,7 +241,8 @@ class Storage:
         return self._bound().open(filename, mode, **kwargs)
 
     def delete(self, filename: str) -> None:
-        """Delete this one file; deleting a missing file does nothing."""
+        """Delete the file or, if there is no such file, the folder (the files below ``filename/``);
+        deleting a missing file does nothing."""
         self._bound().delete(filename)
 
     def copy(self, source: str, target: str, overwrite: bool | None = None) -> None:
@@ -274,6 +304,23 @@ def _current_app() -> Flask:
         ) from None
 
 
+def _request_scheme() -> str:
+    """The scheme given to configured URLs written without one: the current request's, else ``http``."""
+    return "https" if has_request_context() and request.is_secure else "http"
+
+
+def _app_local_root() -> str | None:
+    """The current app's local root, for local backends built directly without one (as Flask-FS did)."""
+    app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
+    if app is None:
+        return None
+    config = app.config
+    return config.get("FS_LOCAL_ROOT") or config.get("FS_ROOT") or os.path.join(app.instance_path, "fs")
+
+
+LocalBackend.default_root = _app_local_root
+
+
 def _view_url_builder(app: Flask) -> ViewURL:
     """Builds URLs of the ``fs`` view on ``app``, in or out of a request (then a path unless ``SERVER_NAME``)."""
 
@@ -299,8 +346,8 @@ def _view_url_builder(app: Flask) -> ViewURL:
 def init_app(app: Flask, *storages: Storage) -> None:
     """Set up flask_fs on ``app``: global defaults, the ``fs`` blueprint, and these storages."""
     resolve_globals(app.config)
-    if app.config["FS_SERVE"] is None:
-        app.config["FS_SERVE"] = app.debug
+    if app.config["FS_SERVE"] is None and app.debug:
+        app.config["FS_SERVE"] = True  # otherwise None: serve the storages that have no URL of their own
     if not app.config["FS_ROOT"]:
         app.config["FS_ROOT"] = os.path.join(app.instance_path, "fs")
     fs_state = app.extensions.setdefault("fs", FSState())

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from . import serving, signals
 from .backends import BaseBackend, file_not_found
+from .backends.legacy import LegacyBackend
 from .errors import FileNotFound, InvalidFileName
 from .serving import ServedFile
 
@@ -46,11 +47,18 @@ INLINE_TYPES = frozenset(
 
 @bp.route("/<fs>/<path:filename>")
 def get_file(fs: str, filename: str) -> Any:
-    """Serve ``filename`` from storage ``fs``: 404 when serving is off or either is unknown."""
-    if not current_app.config.get("FS_SERVE"):
-        abort(404)
+    """Serve ``filename`` from storage ``fs``: 404 when serving is off for it or either is unknown.
+
+    ``<NAME>_FS_SERVE`` decides for one storage, else ``FS_SERVE``; left unset (the default outside
+    debug), storages without a URL of their own are served, so the URLs they hand out work.
+    """
     storage = current_app.extensions["fs"].storages.get(fs)
     if storage is None:
+        abort(404)
+    serve = storage.config.get("serve", current_app.config.get("FS_SERVE"))
+    if serve is None:
+        serve = not storage.has_url
+    if not serve:
         abort(404)
     try:
         with signals.observed(storage, "serve", filename, signals.file_served) as event:
@@ -77,6 +85,8 @@ def serve_file(backend: BaseBackend, filename: str) -> Response:
 
 def _builtin(backend: BaseBackend, method: str) -> bool:
     """Whether ``backend.<method>`` is flask_fs's own code (which agrees with ``open_served``)."""
+    if isinstance(backend, LegacyBackend):  # a Flask-FS backend: its hooks decide
+        return False
     function = getattr(getattr(backend, method), "__func__", None)
     return (getattr(function, "__module__", None) or "").startswith("flask_fs.backends")
 

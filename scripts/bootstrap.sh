@@ -20,6 +20,7 @@ stamp=.venv/.flask-fs-installed
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip uninstall --quiet -y flask-fs 2>/dev/null || true  # the distribution's former name
     .venv/bin/python -m pip install --quiet -e '.[dev]'
     echo "$wanted" > "$stamp"
 fi

@@ -120,7 +120,7 @@ def test_global_defaults(tmp_path):
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
     files = fs.Storage("files")
     fs.init_app(app, files)
-    assert app.config["FS_SERVE"] is False  # follows DEBUG, off here
+    assert app.config["FS_SERVE"] is None  # outside debug: serve the storages without a URL of their own
     assert app.config["FS_ROOT"] == str(tmp_path / "instance" / "fs")
     assert app.config["FS_PREFIX"] is None and app.config["FS_URL"] is None
     assert app.config["FS_BACKEND"] == "local"
@@ -291,7 +291,7 @@ def test_keys_read_elsewhere_or_by_another_backend_are_not_unknown(tmp_path):
         ({"FILES_FS_ALLOW": 123}, "FILES_FS_ALLOW = 123: not a list of extensions"),
         ({"FS_LOCAL_FSYNC": "maybe"}, "FS_LOCAL_FSYNC = 'maybe': not a boolean"),
         ({"FILES_FS_SIGNED_URL_EXPIRES": "1h"}, "FILES_FS_SIGNED_URL_EXPIRES = '1h': not an integer"),
-        ({"FILES_FS_URL": "cdn.example.com"}, "FILES_FS_URL = 'cdn.example.com': neither a URL"),
+        ({"FILES_FS_URL": "cdn example"}, "FILES_FS_URL = 'cdn example': not a URL"),
         ({"FILES_FS_BACKEND": "s3", "FS_S3_ENDPOINT": "localhost:9000"}, "write 'http://localhost:9000'"),
         ({"FILES_FS_BACKEND": "s3", "FS_S3_MAX_ATTEMPTS": "three"}, "FS_S3_MAX_ATTEMPTS = 'three': not an integer"),
         ({"FILES_FS_BACKEND": "s3", "FILES_FS_OBJECT_PARAMS": "[1]"}, "FILES_FS_OBJECT_PARAMS = '[1]': not a mapping"),
@@ -388,8 +388,12 @@ def test_local_backend_built_directly_with_part_of_its_settings(tmp_path):
     assert backend.config.fsync is False and backend.config.root == str(tmp_path / "files")
     backend.write("a.txt", "hello")
     assert (tmp_path / "files" / "a.txt").read_text() == "hello"
-    with pytest.raises(fs.ConfigurationError, match=r"storage 'files' \(LocalBackend backend\) needs root"):
-        LocalBackend("files", {})
+    with pytest.raises(fs.ConfigurationError, match=r"local backend 'files': give it a root"):
+        LocalBackend("files", {})  # outside an app: no root to default to
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config["FS_ROOT"] = str(tmp_path / "fs")
+    with app.app_context():  # inside one, Flask-FS's default: <FS_ROOT>/<name>
+        assert LocalBackend("files", {}).root == str(tmp_path / "fs" / "files")
 
 
 def test_s3_backend_built_directly_fills_defaults_without_contacting_the_server():
@@ -424,7 +428,7 @@ def test_gridfs_backend_built_directly_fills_defaults_without_contacting_the_ser
 
 def test_defaults_and_required_are_derived_from_the_declaration():
     assert S3Backend.defaults["multipart_threshold"] == 8 * 2**20 and "bucket" not in S3Backend.defaults
-    assert SwiftBackend.required == ("authurl", "user", "key") and LocalBackend.required == ("root",)
+    assert SwiftBackend.required == ("authurl", "user", "key") and LocalBackend.required == ()
     assert GridFsBackend.defaults == {"server_selection_timeout_ms": 5000}
 
 

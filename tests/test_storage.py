@@ -255,9 +255,9 @@ def test_prefix_and_upload_to(tmp_path):
         assert files.save(stream(b"a"), "a.txt") == "2024/a.txt"
         folder["name"] = "2025"
         assert files.save(stream(b"b"), "b.txt") == "2025/b.txt"
-        assert files.save(stream(b"c"), "c.txt", prefix="other/deep") == "other/deep/c.txt"
-        assert files.save(stream(b"d"), "d.txt", prefix=lambda: "called") == "called/d.txt"
-        assert files.save(stream(b"e"), "e.txt", prefix="") == "e.txt"
+        assert files.save(stream(b"c"), "c.txt", prefix="other/deep") == "2025/other/deep/c.txt"  # below upload_to
+        assert files.save(stream(b"d"), "d.txt", prefix=lambda: "called") == "2025/called/d.txt"
+        assert files.save(stream(b"e"), "e.txt", prefix="") == "2025/e.txt"
         with pytest.raises(fs.InvalidFileName):
             files.save(stream(b"f"), "f.txt", prefix="../outside")
     app, files = make_storage(tmp_path / "static", fs.ALL, upload_to="avatars/")
@@ -279,14 +279,14 @@ def test_overwrite_default_and_override(tmp_path):
         assert files.read("a.txt") == b"three"
 
 
-def test_delete_deletes_that_file_only(storage):
-    for name in ("f.txt", "f.txt.bak", "f.txt~", "f", "sub/f.txt"):
+def test_delete_deletes_that_file_or_that_folder_only(storage):
+    for name in ("f.txt", "f.txt.bak", "f.txt~", "f", "sub/f.txt", "sub/deep/g.txt", "subway.txt"):
         storage.write(name, name)
     storage.delete("f.txt")
-    assert sorted(storage.list_files()) == ["f", "f.txt.bak", "f.txt~", "sub/f.txt"]
+    assert sorted(storage.list_files()) == ["f", "f.txt.bak", "f.txt~", "sub/deep/g.txt", "sub/f.txt", "subway.txt"]
     storage.delete("f.txt")  # gone already: nothing to do
-    storage.delete("sub")  # a folder is not a file: nothing happens to its files
-    assert storage.read("sub/f.txt") == b"sub/f.txt"
+    storage.delete("sub")  # a folder: its files go (as in Flask-FS), never names that merely start with it
+    assert sorted(storage.list_files()) == ["f", "f.txt.bak", "f.txt~", "subway.txt"]
 
 
 # -- renaming on conflict --------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def test_metadata_and_path(storage, tmp_path):
     storage.write("docs/a.pdf", b"%PDF-1.7")
     meta = storage.metadata("docs/a.pdf")
     assert meta["filename"] == "a.pdf"
-    assert meta["url"] == "/files/docs/a.pdf"
+    assert meta["url"] == "http://localhost/files/docs/a.pdf"  # absolute, as in Flask-FS
     assert meta["checksum"] == "sha256:" + hashlib.sha256(b"%PDF-1.7").hexdigest()
     assert meta["mime"] == "application/pdf" and meta["size"] == 8
     path = storage.path("docs/a.pdf")

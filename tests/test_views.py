@@ -123,15 +123,26 @@ def test_nothing_is_served_when_fs_serve_is_off(tmp_path):
     assert app.test_client().get("/files/a.txt").status_code == 404
 
 
-def test_serving_follows_debug_by_default(tmp_path):
-    for debug, status in ((False, 404), (True, 200)):
+def test_by_default_storages_without_a_url_are_served_and_others_only_in_debug(tmp_path):
+    for debug, cdn_status in ((False, 404), (True, 200)):
         app = Flask(__name__, instance_path=str(tmp_path / "instance"))
         app.debug = debug
-        files = fs.Storage("files")
-        fs.init_app(app, files)
+        app.config["CDN_FS_URL"] = "https://cdn.example.com/"
+        files, cdn = fs.Storage("files"), fs.Storage("cdn")
+        fs.init_app(app, files, cdn)
         with app.app_context():
             files.write("a.txt", "x", overwrite=True)
-        assert app.test_client().get("/files/a.txt").status_code == status
+            cdn.write("a.txt", "x", overwrite=True)
+            url = files.url("a.txt")
+        assert app.test_client().get(url).status_code == 200  # the URL url() gave works
+        assert app.test_client().get("/cdn/a.txt").status_code == cdn_status
+
+
+def test_one_storage_can_refuse_serving(tmp_path):
+    app, files = serving_app(tmp_path, FS_SERVE=None, FILES_FS_SERVE=False)
+    with app.app_context():
+        files.write("a.txt", "x")
+    assert app.test_client().get("/files/a.txt").status_code == 404
 
 
 def test_prefix(tmp_path):

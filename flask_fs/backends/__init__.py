@@ -75,6 +75,9 @@ class BaseBackend:
     #: Whether the class declares its :attr:`settings` (else only what ``defaults``/``required`` name
     #: is known, and keys it does not name are not reported as unknown).
     declares_settings: bool = False
+    #: Whether ``save`` is given the caller's upload object itself (a Werkzeug ``FileStorage``...)
+    #: rather than a stream: true for Flask-FS backends, driven as Flask-FS drove them.
+    takes_uploads: bool = False
     #: Whether ``save(..., headers=...)`` stores the headers and the server sends them back with the
     #: file (object stores); backends without it accept ``headers`` and ignore them.
     keeps_headers: bool = False
@@ -153,7 +156,9 @@ class BaseBackend:
         raise NotImplementedError
 
     def delete(self, filename: str) -> None:
-        """Remove exactly ``filename``; removing an absent file is not an error. *Required.*"""
+        """Remove the file ``filename``; if there is no such file, remove the files below ``filename/``
+        (a folder, as Flask-FS did), never a name that merely starts with it. Removing an absent file
+        is not an error. *Required.*"""
         raise NotImplementedError
 
     def list_files(self) -> Iterator[str]:
@@ -182,9 +187,10 @@ class BaseBackend:
         with self.open_read(filename) as f:
             return f.read()
 
-    def write(self, filename: str, content: Content, overwrite: bool = False) -> None:
-        """Store ``content`` (str is encoded as UTF-8)."""
-        self.save(io.BytesIO(self.as_binary(content)), filename, overwrite=overwrite)
+    def write(self, filename: str, content: Content | IO[bytes], overwrite: bool = False) -> None:
+        """Store ``content``: bytes, str (encoded as UTF-8), or a binary file or ``FileStorage`` (streamed)."""
+        stream = content if hasattr(content, "read") else io.BytesIO(self.as_binary(content))  # type: ignore[arg-type]
+        self.save(stream, filename, overwrite=overwrite)  # type: ignore[arg-type]
 
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
@@ -377,9 +383,10 @@ def load_backend(name: str) -> type[BaseBackend]:
         cls = backends[name].load()
     except ImportError as exc:
         raise ConfigurationError(
-            f"backend {name!r} cannot be imported ({exc}); install its extra: pip install 'flask-fs[{name}]'"
+            f"backend {name!r} cannot be imported ({exc}); install its extra: pip install 'flask-fs-storages[{name}]'"
         ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, BaseBackend)):
+    if isinstance(cls, type) and not issubclass(cls, BaseBackend) or not callable(cls):
+        # not a class: a test double (``mocker.patch('flask_fs.backends.mock.MockBackend')``), driven as Flask-FS's
         raise ConfigurationError(f"entry point {name!r} does not name a BaseBackend subclass")
     return cls
 
@@ -398,7 +405,7 @@ def settings_anywhere() -> set[str] | None:
             cls = load_backend(name)
         except ConfigurationError:
             continue
-        if not cls.declares_settings:
+        if not getattr(cls, "declares_settings", False):  # also a test double standing for a class
             return None
         names.update(setting.name for setting in cls.settings)
     return names

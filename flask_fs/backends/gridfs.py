@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -114,6 +115,14 @@ class GridFsBackend(BaseBackend):
             self._bucket = gridfs.GridFSBucket(self.database, bucket_name=self.bucket_name)
         return self._bucket
 
+    #: Flask-FS's name for :attr:`database`.
+    db = database
+
+    @property
+    def fs(self) -> gridfs.GridFS:
+        """The bucket through pymongo's legacy ``GridFS`` API (Flask-FS's attribute)."""
+        return gridfs.GridFS(self.database, self.bucket_name)
+
     @property
     def files(self) -> Any:
         """The bucket's ``files`` collection (one document per stored revision)."""
@@ -147,6 +156,8 @@ class GridFsBackend(BaseBackend):
         return doc
 
     def _stream(self, doc: dict[str, Any]) -> gridfs.GridOut:
+        """A GridOut of the revision; its ``content_type`` is the stored type, wherever it was stored."""
+        doc.setdefault("contentType", (doc.get("metadata") or {}).get("contentType"))
         return gridfs.GridOut(self.database[self.bucket_name], file_document=doc)
 
     def exists(self, filename: str) -> bool:
@@ -168,15 +179,18 @@ class GridFsBackend(BaseBackend):
             "mime": meta.get("contentType") or doc.get("contentType") or self.guess_type(doc["filename"]),
             "modified": modified if modified.tzinfo else modified.replace(tzinfo=UTC),
         }
-        if checksum:
-            digest = meta.get("sha256")
-            if not digest:  # stored by another tool: compute it
-                sha256 = hashlib.sha256()
-                with self._stream(doc) as f:
-                    while chunk := f.read(CHUNK_SIZE):
-                        sha256.update(chunk)
-                digest = sha256.hexdigest()
-            result["checksum"] = f"sha256:{digest}"
+        if not checksum:
+            return result
+        if meta.get("sha256"):
+            result["checksum"] = f"sha256:{meta['sha256']}"
+        elif doc.get("md5"):  # stored by Flask-FS (pymongo 3 stored the MD5): the checksum it reported
+            result["checksum"] = f"md5:{doc['md5']}"
+        else:  # stored by another tool: compute the MD5, as Flask-FS reported it
+            md5 = hashlib.md5(usedforsecurity=False)
+            with self._stream(doc) as f:
+                while chunk := f.read(CHUNK_SIZE):
+                    md5.update(chunk)
+            result["checksum"] = f"md5:{md5.hexdigest()}"
         return result
 
     def open_served(self, filename: str) -> ServedFile:
@@ -207,6 +221,7 @@ class GridFsBackend(BaseBackend):
     ) -> None:
         """Upload a new revision; of ``headers``, only Content-Type is kept (as the stored type)."""
         mime = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), None)
+        mime = mime or getattr(file_or_wfs, "content_type", None)  # a FileStorage's, as Flask-FS kept it
         if not overwrite:
             self._ensure_exclusive_index()
         file_id = self._upload(file_or_wfs, filename, mime or self.guess_type(filename), exclusive=not overwrite)
@@ -269,8 +284,12 @@ class GridFsBackend(BaseBackend):
             self.chunks.delete_many({"files_id": {"$in": ids}})
 
     def delete(self, filename: str) -> None:
-        """Delete every revision of exactly ``filename``."""
-        self._delete_ids([doc["_id"] for doc in self.files.find({"filename": filename}, {"_id": 1})])
+        """Delete every revision of ``filename``; without one, those of the files below ``filename/``."""
+        ids = [doc["_id"] for doc in self.files.find({"filename": filename}, {"_id": 1})]
+        if not ids:  # no such file: a folder, as Flask-FS deleted them
+            below = {"filename": {"$regex": "^" + re.escape(filename + "/")}}
+            ids = [doc["_id"] for doc in self.files.find(below, {"_id": 1})]
+        self._delete_ids(ids)
 
     def move(self, source: str, target: str, overwrite: bool = False) -> None:
         """Rename the newest revision of ``source`` on the server (no copy), then drop the others."""
@@ -295,7 +314,7 @@ class GridFsBackend(BaseBackend):
         elif self._has_other_revision(target, doc["_id"]):
             self.files.replace_one({"_id": doc["_id"]}, doc)  # lost the race: put it back as it was
             raise FileExists(f"{target!r} exists")
-        self.delete(source)  # older revisions left under the old name
+        self._delete_ids([d["_id"] for d in self.files.find({"filename": source}, {"_id": 1})])  # older revisions
 
     def check(self) -> None:
         """Ping the server, then read the bucket (ping needs no credentials, reading does)."""

@@ -21,6 +21,7 @@ import ctypes
 import errno
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from ..config import Setting
-from ..errors import BackendError, FileExists, FSError, InvalidFileName
+from ..errors import BackendError, ConfigurationError, FileExists, FSError, InvalidFileName
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
@@ -117,16 +118,31 @@ def _write_all(source: IO[bytes], fd: int) -> None:
                 view = view[os.write(fd, view) :]
 
 
+def _default_root(name: str) -> str:
+    """Flask-FS's root for a backend built without one: the current app's local root, plus the name.
+
+    Storages always give a root; this is for ``LocalBackend(name, Config({}))`` built directly. The
+    Flask layer sets :attr:`LocalBackend.default_root` (this module imports no Flask).
+    """
+    base = LocalBackend.default_root() if LocalBackend.default_root else None
+    if not base:
+        raise ConfigurationError(f"local backend {name!r}: give it a root, or build it inside a Flask app context")
+    return os.path.join(base, name)
+
+
 class LocalBackend(BaseBackend):
     """A local file system storage. Settings: ``root``, the folder holding this storage's files."""
+
+    #: Where backends built without a root live (``<it>/<name>``): set by the Flask layer to the
+    #: current app's ``FS_LOCAL_ROOT``/``FS_ROOT``; returns None outside an app.
+    default_root: Callable[[], str | None] | None = None
 
     settings = (
         Setting(
             "root",
             str,
-            required=True,
             shown_default="``<FS_ROOT>/<name>``",
-            doc="Folder holding the storage's files (required; a storage always gets the default). From "
+            doc="Folder holding the storage's files (a storage always gets the default). From "
             "``FS_LOCAL_ROOT`` the storage name is appended.",
         ),
         Setting(
@@ -140,10 +156,10 @@ class LocalBackend(BaseBackend):
 
     def __init__(self, name: str, config: Any) -> None:
         super().__init__(name, config)
-        self._root = os.path.abspath(self.config["root"])
+        self._root = os.path.abspath(self.config.get("root") or _default_root(name))
         self._prefix = os.path.join(self._root, "")
         self._real_root: str | None = None
-        self._fsync: bool = self.config["fsync"]
+        self._fsync = bool(self.config.get("fsync"))
 
     @property
     def root(self) -> str:
@@ -405,8 +421,13 @@ class LocalBackend(BaseBackend):
             raise FileExists(f"cannot save {filename!r}: one of its folders is a file") from None
 
     def delete(self, filename: str) -> None:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            os.unlink(self.path(filename))
+        path = self.path(filename)
+        try:
+            os.unlink(path)
+        except IsADirectoryError:  # a folder: its files go, as in Flask-FS (rmtree never follows links)
+            shutil.rmtree(path, ignore_errors=True)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
 
     def move(self, source: str, target: str, overwrite: bool = False) -> None:
         src, dst = self.path(source), self.path(target)

@@ -3,7 +3,8 @@
 Settings (``FS_S3_<KEY>`` or ``<NAME>_FS_<KEY>``): ``endpoint``, ``region``, ``access_key``,
 ``secret_key`` (unset: boto3's default credential chain), ``session_token``; ``bucket`` (default:
 the storage name), ``prefix`` (a folder inside the bucket: give one to each storage sharing a
-bucket), ``create_bucket`` (create a missing bucket, in ``region``), ``addressing_style`` (``path``,
+bucket), ``create_bucket`` (default true: check the bucket when the backend is built and create it, in
+``region``, if missing, as Flask-FS did), ``addressing_style`` (``path``,
 ``virtual`` or ``auto``), ``acl`` (a canned ACL for new objects; none by default), ``object_params``
 (more upload arguments, e.g. ``{'CacheControl': 'max-age=86400', 'ServerSideEncryption': 'AES256'}``),
 ``conditional_writes`` (see below), ``multipart_threshold``, ``multipart_chunksize``,
@@ -95,6 +96,11 @@ _KEPT = (
 )
 
 
+def _known_type(content_type: str | None) -> str | None:
+    """A stored Content-Type, or None for S3's ``binary/octet-stream`` (what S3 records when none was given)."""
+    return None if content_type in (None, "", "binary/octet-stream") else content_type
+
+
 class S3Backend(BaseBackend):
     """An S3 bucket (or a folder of one) holding one storage's files."""
 
@@ -110,7 +116,8 @@ class S3Backend(BaseBackend):
         Setting("session_token", str, secret=True, doc="Session token of temporary credentials."),
         Setting("bucket", str, STORAGE_NAME, doc="Bucket holding the files."),
         Setting("prefix", str, "", doc="Folder inside the bucket; give one to each storage that shares a bucket."),
-        Setting("create_bucket", bool, False, doc="Create the bucket on first use if it is missing."),
+        Setting("create_bucket", bool, True, doc="Create the bucket if it is missing (as Flask-FS did); set "
+                "``False`` to get an error naming the bucket instead, e.g. to catch a typo in production."),
         Setting("addressing_style", str, "auto", choices=("path", "virtual", "auto"),
                 doc='``"path"`` (``endpoint/bucket/key``), ``"virtual"`` (``bucket.endpoint/key``) or ``"auto"``.'),
         Setting("acl", str, doc='Canned ACL given to new objects, e.g. ``"public-read"``.'),
@@ -154,6 +161,11 @@ class S3Backend(BaseBackend):
         self._client: Any = None
         self._transfer: TransferManager | None = None
         self._bucket_checked = False
+        if config["create_bucket"]:  # as Flask-FS: the bucket exists once the backend is built
+            try:
+                self._ready()
+            except FSError as exc:  # server down, no permission...: the first operation retries and reports it
+                logger.warning("S3 bucket %r could not be checked or created yet: %s", self.bucket, exc)
 
     # -- connection ----------------------------------------------------------------------------------
 
@@ -307,7 +319,7 @@ class S3Backend(BaseBackend):
         return {
             "checksum": f"sha256:{digest}" if _SHA256.fullmatch(digest) else f"etag:{etag}",
             "size": head["ContentLength"],
-            "mime": head.get("ContentType") or self.guess_type(filename),
+            "mime": _known_type(head.get("ContentType")) or self.guess_type(filename),
             "modified": head["LastModified"],
         }
 
@@ -457,7 +469,15 @@ class S3Backend(BaseBackend):
             logger.warning("S3 object %s/%s stored without its sha256: %s", self.bucket, key, exc)
 
     def delete(self, filename: str) -> None:
-        self._ready().delete_object(Bucket=self.bucket, Key=self._key(filename))
+        s3 = self._ready()
+        if self.exists(filename):
+            s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
+            return
+        folder = self._key(filename) + "/"  # no such file: the files below it, as Flask-FS did
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", ())]
+            if keys:
+                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
 
     def copy(self, source: str, target: str, overwrite: bool = False) -> None:
         """Server-side copy (managed: multipart for large files), keeping the source's checksum and headers."""

@@ -1,7 +1,8 @@
 """Files in an OpenStack Swift container, through python-swiftclient.
 
-* **Container**: setting ``container`` (default: the storage name). It is created on demand, by the
-  first write of this process (reads of a missing container answer FileNotFound, listings are empty).
+* **Container**: setting ``container`` (default: the storage name). It is created when the backend is
+  built (by ``init_app``), as Flask-FS did; if the server cannot be reached then, a warning is logged
+  and the first write creates it (reads of a missing container answer FileNotFound, listings are empty).
 * **Uploads stream.** A rewindable stream up to ``segment_size`` bytes is one PUT. A larger one, or
   a one-way stream (pipe, request body) past 1 MiB, goes up segment by segment into
   ``<container>_segments`` and becomes a Static Large Object whose manifest is written last, so a
@@ -103,8 +104,17 @@ class SwiftBackend(BaseBackend):
         self._connections: list[swiftclient.Connection] = []  # every thread's, for close()
         self._auth: tuple[str | None, str | None] = (None, None)  # storage URL and token, shared by threads
         self._ready: set[str] = set()  # containers this process created or found
+        try:  # as Flask-FS: the container exists once the backend is built
+            self._ensure(self.container)
+        except FSError as exc:  # server down, refused credentials...: the first write retries, reads report it
+            log.warning("swift container %r could not be checked or created yet: %s", self.container, exc)
 
     # -- connections and errors ------------------------------------------------------------------
+
+    @property
+    def conn(self) -> swiftclient.Connection:
+        """This thread's connection (Flask-FS's attribute name)."""
+        return self.connection()
 
     def connection(self) -> swiftclient.Connection:
         """This thread's connection (swiftclient's are not thread-safe), starting with the shared token."""
@@ -215,10 +225,13 @@ class SwiftBackend(BaseBackend):
         }
 
     def list_files(self) -> Iterator[str]:
+        return self._names()
+
+    def _names(self, prefix: str = "") -> Iterator[str]:
         marker = ""
         while True:
             try:
-                kwargs = {"marker": marker, "limit": self.page_size, "missing": self.container}
+                kwargs = {"marker": marker, "limit": self.page_size, "missing": self.container, "prefix": prefix}
                 _, page = self._call("get_container", self.container, **kwargs)
             except FileNotFound:
                 return  # no container yet: nothing stored
@@ -348,10 +361,13 @@ class SwiftBackend(BaseBackend):
     def delete(self, filename: str) -> None:
         try:
             headers = self._head(filename)
-            query = "multipart-manifest=delete" if _is_slo(headers) else None  # the segments too
+        except FileNotFound:  # no such file: the files below it, as Flask-FS did
+            for name in list(self._names(prefix=filename + "/")):
+                self.delete(name)
+            return
+        query = "multipart-manifest=delete" if _is_slo(headers) else None  # the segments too
+        with suppress(FileNotFound):
             self._call("delete_object", self.container, filename, query_string=query, missing=filename)
-        except FileNotFound:
-            pass
 
     def copy(self, source: str, target: str, overwrite: bool = False) -> None:
         """Server-side copy; a large object's segments are copied one by one under a new manifest."""

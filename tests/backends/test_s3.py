@@ -549,7 +549,7 @@ def test_server_going_away_for_small_files_and_reads(private_swift, make_storage
 
 def test_one_client_per_backend_created_lazily(moto_endpoint, tmp_path):
     backend = S3Backend("files", {**S3Backend.defaults, "endpoint": moto_endpoint, "access_key": "a",
-                                  "secret_key": "b", "region": "us-east-1"})  # fmt: skip
+                                  "secret_key": "b", "region": "us-east-1", "create_bucket": False})  # fmt: skip
     assert backend._client is None
     clients = set()
     threads = [threading.Thread(target=lambda: clients.add(id(backend.client))) for _ in range(8)]
