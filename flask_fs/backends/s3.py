@@ -231,16 +231,22 @@ class S3Backend(BaseBackend):
         with self._bucket_lock:
             if not self._bucket_checked:
                 try:
-                    client.head_bucket(Bucket=self.bucket)
-                except ClientError as exc:
-                    if self._not_s3(exc):
-                        raise
-                    if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
-                        self._create_bucket()
-                    elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
-                        raise self.translate_error(exc, None) from exc  # about the bucket, not a file
+                    self._check_bucket(client)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self.translate_error(exc, None) from exc  # about the bucket, not a file
                 self._bucket_checked = True
         return client
+
+    def _check_bucket(self, client: Any) -> None:
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if self._not_s3(exc):
+                raise
+            if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
+                self._create_bucket()
+            elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
+                raise
 
     def _create_bucket(self) -> None:
         region = self.client.meta.region_name
