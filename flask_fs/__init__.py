@@ -33,7 +33,7 @@ from .files import (
     All,
     AllExcept,
 )
-from .storage import Storage, by_name, init_app
+from .storage import Storage, by_name, close, init_app
 
 __version__ = "1.0.0.dev0"
 
@@ -67,5 +67,6 @@ __all__ = [
     "UnauthorizedFileType",
     "UploadNotAllowed",
     "by_name",
+    "close",
     "init_app",
 ]

@@ -58,7 +58,7 @@ class FSGroup(click.Group):
         return command
 
 
-cli = FSGroup("fs", help="File storages: list them, check them, publish the static files.")
+cli = FSGroup("fs", help="File storages: list them, check them, clean them, publish the static files.")
 
 
 @contextmanager

@@ -16,9 +16,6 @@ ARCHIVES = ["gz", "bz2", "zip", "tar", "tgz", "txz", "7z"]
 EXECUTABLES = ["so", "exe", "dll"]
 DEFAULTS = TEXT + DOCUMENTS + IMAGES + DATA
 
-#: Extensions a browser may execute or render as a document: served as attachments, sandboxed.
-ACTIVE_CONTENT = frozenset(["svg", "svgz", "html", "htm", "xhtml", "xht", "xml", "xsl", "xslt", "js", "mjs"])
-
 
 class All:
     """Contains every extension: ``Storage('x', ALL)`` accepts any file."""

@@ -373,6 +373,16 @@ def init_app(app: Flask, *storages: Storage) -> None:
         storage.configure(app)
 
 
+def close(app: Flask) -> None:
+    """Release the clients, connection pools and threads of every storage's backend on ``app``.
+
+    Call it when the app shuts down (a worker's exit hook, ``atexit``), not per request: the
+    storages stay usable and reconnect on their next operation.
+    """
+    for bound in state(app).bound.values():
+        bound.close()
+
+
 def by_name(name: str) -> Storage:
     """The storage registered as ``name`` on the current app (FSError if none)."""
     try:

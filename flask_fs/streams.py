@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from typing import IO, Any
 
 from .errors import BackendError, FileTooLarge
@@ -88,19 +88,13 @@ class RangedReader(_Reader):
 
     ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
     ``read(n)`` and ``close()``): it runs at the first read when no ``body`` was given, and after a
-    seek, so seeking costs nothing until the next read. ``errors()`` wraps every server call, to turn
-    client exceptions into flask_fs errors.
+    seek, so seeking costs nothing until the next read. Client exceptions go through: the backend's
+    ``translate_error`` turns them into flask_fs errors.
     """
 
-    def __init__(
-        self,
-        size: int,
-        reopen: Callable[[int], Any],
-        body: Any = None,
-        errors: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    ) -> None:
+    def __init__(self, size: int, reopen: Callable[[int], Any], body: Any = None) -> None:
         super().__init__()
-        self.size, self._reopen, self._body, self._errors, self._position = size, reopen, body, errors, 0
+        self.size, self._reopen, self._body, self._position = size, reopen, body, 0
 
     def seekable(self) -> bool:
         return True
@@ -125,14 +119,13 @@ class RangedReader(_Reader):
         wanted = min(size, self.size - self._position)
         if wanted <= 0:
             return b""
-        with self._errors():
-            if self._body is None:
-                self._body = self._reopen(self._position)
-            data = self._body.read(wanted)
-            if not data:
-                raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
-            if self._position + len(data) >= self.size:
-                self._body.read(1)  # at the end: lets the client check the length and checksum it got
+        if self._body is None:
+            self._body = self._reopen(self._position)
+        data = self._body.read(wanted)
+        if not data:
+            raise BackendError(f"the server ended the download at byte {self._position} of {self.size}")
+        if self._position + len(data) >= self.size:
+            self._body.read(1)  # at the end: lets the client check the length and checksum it got
         self._position += len(data)
         return data
 

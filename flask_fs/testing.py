@@ -677,3 +677,13 @@ class BackendContract:
 
     def test_check_passes_on_a_working_backend(self, storage):
         storage.check()
+
+    def test_close_releases_and_the_next_operation_reconnects(self, storage, backend):
+        storage.write("a.txt", b"before")
+        reader = storage.open("a.txt", "rb")
+        backend.close()
+        backend.close()  # closing twice is harmless
+        reader.close()
+        assert storage.read("a.txt") == b"before"
+        storage.write("b.txt", b"after")
+        assert sorted(storage.list_files()) == ["a.txt", "b.txt"]

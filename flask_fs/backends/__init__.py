@@ -10,21 +10,27 @@ checked. To write one, subclass :class:`BaseBackend`, implement the six methods 
 Everything else (text modes, ``read``, ``write``, chunked and ranged reads, copy, move, serving
 with Range and ETag) has a working default built on those six, which a backend may override
 when its server can do better.
+
+Errors: a backend turns its client library's (or the OS's) exceptions into flask_fs errors in one
+place, :meth:`BaseBackend.translate_error`, which BaseBackend applies around every public
+operation a subclass defines, and to the iterators and streams those return.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import mimetypes
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
-from typing import IO, Any, BinaryIO
+from types import GeneratorType
+from typing import IO, Any, BinaryIO, NoReturn
 
 from .. import serving
 from ..config import STORAGE_NAME, Config, Setting, resolve
-from ..errors import ConfigurationError, FileNotFound, OperationNotSupported
+from ..errors import ConfigurationError, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
 from ..streams import CHUNK_SIZE, SPOOL_SIZE, RangedReader, SpooledWriter, TextWriter, copy_stream, skip
 
@@ -36,6 +42,8 @@ __all__ = [
     "ServedFile",
     "Setting",
     "SpooledWriter",
+    "TRANSLATED_OPERATIONS",
+    "TranslatedStream",
     "available_backends",
     "copy_stream",
     "file_not_found",
@@ -49,6 +57,13 @@ ENTRY_POINT_GROUP = "fs.backend"
 deferred_setup: ContextVar[bool] = ContextVar("flask_fs_deferred_setup", default=False)
 
 Content = bytes | str
+#: The public operations whose failures go through ``translate_error``, with the position of the
+#: file name among their arguments (None: they act on no file).
+TRANSLATED_OPERATIONS: Mapping[str, int | None] = {
+    "exists": 0, "open_read": 0, "save": 1, "delete": 0, "list_files": None, "metadata": 0,
+    "open": 0, "read": 0, "write": 0, "read_chunks": 0, "copy": 0, "move": 0, "path": 0, "signed_url": 0,
+    "open_served": 0, "list_metadata": None, "check": None, "clean_stale": None,
+}  # fmt: skip
 
 
 class BaseBackend:
@@ -73,7 +88,8 @@ class BaseBackend:
     keeps_headers: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Keep :attr:`settings`, :attr:`defaults` and :attr:`required` consistent, whichever the class set."""
+        """Keep :attr:`settings`, :attr:`defaults` and :attr:`required` consistent, whichever the class
+        set, and route the failures of the public operations it defines through translate_error."""
         super().__init_subclass__(**kwargs)
         own = cls.__dict__
         declared = {setting.name: setting for setting in cls.settings}
@@ -87,6 +103,10 @@ class BaseBackend:
         cls.settings = tuple(declared.values())
         cls.defaults = {s.name: s.default for s in cls.settings if s.default not in (None, STORAGE_NAME)}
         cls.required = tuple(s.name for s in cls.settings if s.required)
+        for method, position in TRANSLATED_OPERATIONS.items():  # one error hook: see translate_error
+            function = own.get(method)
+            if callable(function) and not getattr(function, "_translating", False):
+                setattr(cls, method, _translating(function, method, position))
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         """``config``: the storage's settings, a Config or a plain dict, all or some of them (the
@@ -94,6 +114,19 @@ class BaseBackend:
         self.name = name
         label = f"{config.get('backend') or type(self).__name__} backend"
         self.config: Config = resolve(self.settings, name, config, label)
+
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """The flask_fs error standing for ``exc``, raised by this backend's client library or the OS
+        while working on ``filename`` (None: on no file in particular); None lets ``exc`` through.
+
+        Override it to map missing objects to ``file_not_found(filename)`` and server or disk failures
+        to :class:`~flask_fs.errors.BackendError`. flask_fs errors never reach it.
+        """
+        return None
+
+    def close(self) -> None:
+        """Release the clients, connection pools and threads this backend holds; the next operation
+        opens new ones. Called when the storage is configured again and by ``flask_fs.close(app)``."""
 
     # -- required -------------------------------------------------------------------------------
 
@@ -253,6 +286,91 @@ class BaseBackend:
     def guess_type(filename: str) -> str:
         """The MIME type of a name, ``application/octet-stream`` when unknown."""
         return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def _raise_translated(backend: BaseBackend, exc: Exception, filename: str | None) -> NoReturn:
+    """Raise ``backend``'s flask_fs error for ``exc`` (``exc`` itself if it has none), chained to it."""
+    error = None if isinstance(exc, FSError) else backend.translate_error(exc, filename)
+    if error is None:
+        raise exc
+    raise error from exc
+
+
+def _translating(function: Callable[..., Any], method: str, position: int | None) -> Callable[..., Any]:
+    """Wrap a public operation: its exceptions, and those of the iterator or stream it returns, are
+    translated by its backend's ``translate_error``."""
+
+    @functools.wraps(function)
+    def operation(self: BaseBackend, *args: Any, **kwargs: Any) -> Any:
+        if position is None:
+            filename = None
+        else:
+            filename = args[position] if len(args) > position else kwargs.get("filename", kwargs.get("source"))
+        try:
+            result = function(self, *args, **kwargs)
+        except Exception as exc:
+            _raise_translated(self, exc, filename)
+        if isinstance(result, GeneratorType):
+            return _translated_iterator(self, result, filename)
+        if method == "open_read" and not isinstance(result, TranslatedStream):
+            return TranslatedStream(result, self, filename)
+        if method == "open_served" and not isinstance(result.stream, TranslatedStream):
+            result.stream = TranslatedStream(result.stream, self, filename)  # type: ignore[assignment]
+        return result
+
+    operation._translating = True  # type: ignore[attr-defined]
+    return operation
+
+
+def _translated_iterator(backend: BaseBackend, iterator: Iterator[Any], filename: str | None) -> Iterator[Any]:
+    try:
+        yield from iterator
+    except Exception as exc:
+        _raise_translated(backend, exc, filename)
+
+
+class TranslatedStream:
+    """A backend's stream whose failures are translated like its operations' (read, seek, close...);
+    anything else is the stream's own."""
+
+    def __init__(self, stream: IO[bytes], backend: BaseBackend, filename: str | None) -> None:
+        self._stream, self._backend, self._filename = stream, backend, filename
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except Exception as exc:
+            _raise_translated(self._backend, exc, self._filename)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._call("read", size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._call("read1" if hasattr(self._stream, "read1") else "read", size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._call("readinto", buffer)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._call("readline", size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._call("seek", offset, whence)
+
+    def close(self) -> None:
+        self._call("close")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __enter__(self) -> TranslatedStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
 
 def available_backends() -> dict[str, EntryPoint]:

@@ -26,13 +26,12 @@ How it stays consistent with plain GridFS tools:
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import gridfs
@@ -41,26 +40,13 @@ import pymongo
 import pymongo.errors
 
 from ..config import STORAGE_NAME, Setting
-from ..errors import BackendError, ConfigurationError, FileExists
+from ..errors import BackendError, ConfigurationError, FileExists, FSError
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
 #: The mark of documents saved with ``overwrite=False``, and the unique index that uses it.
 EXCLUSIVE = "metadata.fs_exclusive"
 EXCLUSIVE_INDEX = "filename_fs_exclusive"
-
-T = TypeVar("T")
-
-
-def _translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Turn a MongoDB failure inside ``method`` into a BackendError, with the cause attached."""
-
-    @functools.wraps(method)
-    def wrapper(self: GridFsBackend, *args: Any, **kwargs: Any) -> T:
-        with self._errors():
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 def _database_in_url(url: str) -> str:
@@ -146,13 +132,19 @@ class GridFsBackend(BaseBackend):
     def chunks(self) -> Any:
         return self.database[f"{self.bucket_name}.chunks"]
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Raise MongoDB failures (server down, timeout, refused credentials...) as BackendError."""
-        try:
-            yield
-        except pymongo.errors.PyMongoError as exc:
-            raise BackendError(f"GridFS storage {self.name!r}: {exc}") from exc
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """MongoDB failures (server down, timeout, refused credentials, a file deleted while read...)
+        are BackendErrors."""
+        if isinstance(exc, pymongo.errors.PyMongoError):
+            return BackendError(f"GridFS storage {self.name!r}: {exc}")
+        return None
+
+    def close(self) -> None:
+        """Close the MongoDB client (its connection pools and monitoring threads)."""
+        with self._lock:
+            client, self._client, self._bucket = self._client, None, None
+        if client is not None:
+            client.close()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -168,26 +160,13 @@ class GridFsBackend(BaseBackend):
         doc.setdefault("contentType", (doc.get("metadata") or {}).get("contentType"))
         return gridfs.GridOut(self.database[self.bucket_name], file_document=doc)
 
-    @_translated
     def exists(self, filename: str) -> bool:
         return self.files.find_one({"filename": filename}, {"_id": 1}) is not None
 
-    @_translated
     def open_read(self, filename: str) -> BinaryIO:
         """A seekable GridOut streaming the newest revision."""
         return self._stream(self._newest(filename))  # type: ignore[return-value]
 
-    @_translated
-    def read(self, filename: str) -> bytes:
-        return super().read(filename)
-
-    def read_chunks(
-        self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
-    ) -> Iterator[bytes]:
-        with self._errors():
-            yield from super().read_chunks(filename, chunk_size, start, end)
-
-    @_translated
     def metadata(self, filename: str) -> dict[str, Any]:
         return self._metadata(self._newest(filename))
 
@@ -214,7 +193,6 @@ class GridFsBackend(BaseBackend):
             result["checksum"] = f"md5:{md5.hexdigest()}"
         return result
 
-    @_translated
     def open_served(self, filename: str) -> ServedFile:
         """The newest revision and its own metadata (one lookup, so both always match). A revision
         never changes, so its id is the ETag of files stored without our checksum."""
@@ -225,16 +203,14 @@ class GridFsBackend(BaseBackend):
 
     def list_files(self) -> Iterator[str]:
         """Each stored name once, in name order, streamed from the bucket's filename index."""
-        with self._errors():
-            previous = None
-            for doc in self.files.find({}, {"filename": 1, "_id": 0}).sort("filename", 1):
-                if doc.get("filename") != previous:
-                    previous = doc.get("filename")
-                    yield previous
+        previous = None
+        for doc in self.files.find({}, {"filename": 1, "_id": 0}).sort("filename", 1):
+            if doc.get("filename") != previous:
+                previous = doc.get("filename")
+                yield previous
 
     # -- writing --------------------------------------------------------------------------------
 
-    @_translated
     def save(
         self,
         file_or_wfs: IO[bytes],
@@ -307,7 +283,6 @@ class GridFsBackend(BaseBackend):
             self.files.delete_many({"_id": {"$in": ids}})
             self.chunks.delete_many({"files_id": {"$in": ids}})
 
-    @_translated
     def delete(self, filename: str) -> None:
         """Delete every revision of ``filename``; without one, those of the files below ``filename/``."""
         ids = [doc["_id"] for doc in self.files.find({"filename": filename}, {"_id": 1})]
@@ -316,7 +291,6 @@ class GridFsBackend(BaseBackend):
             ids = [doc["_id"] for doc in self.files.find(below, {"_id": 1})]
         self._delete_ids(ids)
 
-    @_translated
     def move(self, source: str, target: str, overwrite: bool = False) -> None:
         """Rename the newest revision of ``source`` on the server (no copy), then drop the others."""
         doc = self._newest(source)
@@ -342,7 +316,6 @@ class GridFsBackend(BaseBackend):
             raise FileExists(f"{target!r} exists")
         self._delete_ids([d["_id"] for d in self.files.find({"filename": source}, {"_id": 1})])  # older revisions
 
-    @_translated
     def check(self) -> None:
         """Ping the server, then read the bucket (ping needs no credentials, reading does)."""
         self.client.admin.command("ping")

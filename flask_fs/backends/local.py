@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from ..config import Setting
-from ..errors import ConfigurationError, FileExists, InvalidFileName
+from ..errors import BackendError, ConfigurationError, FileExists, FSError, InvalidFileName
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, file_not_found
 
@@ -471,4 +471,15 @@ class LocalBackend(BaseBackend):
     def check(self) -> None:
         os.makedirs(self._root, exist_ok=True)
         if not os.access(self._root, os.W_OK):
-            raise PermissionError(f"{self._root} is not writable")
+            raise BackendError(f"local storage {self.name!r}: {self._root} is not writable")
+
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """A missing file or folder is FileNotFound; another OS failure (a full disk, a refused
+        permission, a name too long for the system) is a BackendError naming the storage and the file.
+        Network errors come from the stream being saved, not from the disk: they go through."""
+        if not isinstance(exc, OSError) or isinstance(exc, (ConnectionError, TimeoutError)):
+            return None
+        if filename is not None and isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            return file_not_found(filename)
+        where = f"file {filename!r}" if filename is not None else f"root {self._root}"
+        return BackendError(f"local storage {self.name!r} failed on {where}: {exc.strerror or exc}")

@@ -21,7 +21,8 @@ How it works:
 * Uploads smaller than ``multipart_threshold`` are one PutObject. Larger ones go through s3transfer's
   managed multipart upload, holding about ``(max_concurrency + 3) * multipart_chunksize`` in memory
   (26 MiB with the defaults: 2 and 5 MiB, the smallest part S3 takes). A failed upload never shows
-  under its name: s3transfer aborts it (if the server is gone, the parts wait for a lifecycle rule).
+  under its name: s3transfer aborts it (if the server or the process is gone, the parts wait for
+  a lifecycle rule or ``flask fs clean``, which aborts uploads started over a day ago).
 * Every upload records the SHA-256 of its content as user metadata (``x-amz-meta-sha256``):
   ``metadata()`` reports ``sha256:<hex>``, and ``etag:<value>`` for objects written by other tools
   (an ETag is not an MD5 for multipart or KMS-encrypted objects). S3 takes metadata when an upload
@@ -47,7 +48,6 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, BinaryIO, cast
 
@@ -214,24 +214,39 @@ class S3Backend(BaseBackend):
                     self._transfer = _TransferManager(self.client, config)
         return self._transfer
 
+    def close(self) -> None:
+        """Wait for the transfers in progress, stop the transfer threads and close the client's connections."""
+        with self._lock:
+            transfer, client, self._transfer, self._client = self._transfer, self._client, None, None
+        if transfer is not None:
+            transfer.shutdown()
+        if client is not None:
+            client.close()
+
     def _ready(self) -> Any:
         """The client, after checking once that the bucket exists (creating it if ``create_bucket``)."""
         client = self.client
         if self._bucket_checked:
             return client
-        with self._bucket_lock, self._errors():
+        with self._bucket_lock:
             if not self._bucket_checked:
                 try:
-                    client.head_bucket(Bucket=self.bucket)
-                except ClientError as exc:
-                    if self._not_s3(exc):
-                        raise
-                    if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
-                        self._create_bucket()
-                    elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
-                        raise
+                    self._check_bucket(client)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self.translate_error(exc, None) from exc  # about the bucket, not a file
                 self._bucket_checked = True
         return client
+
+    def _check_bucket(self, client: Any) -> None:
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if self._not_s3(exc):
+                raise
+            if _code(exc) in _NO_BUCKET and self.config.get("create_bucket"):
+                self._create_bucket()
+            elif _code(exc) not in _DENIED:  # keys may be limited to objects: operations will tell
+                raise
 
     def _create_bucket(self) -> None:
         region = self.client.meta.region_name
@@ -244,16 +259,6 @@ class S3Backend(BaseBackend):
 
     def _key(self, filename: str) -> str:
         return f"{self.prefix}/{filename}" if self.prefix else filename
-
-    @contextmanager
-    def _errors(self, filename: str | None = None) -> Iterator[None]:
-        """Turn botocore's exceptions into flask_fs errors (the original is the ``__cause__``)."""
-        try:
-            yield
-        except ClientError as exc:
-            raise self._client_error(exc, filename) from exc
-        except BotoCoreError as exc:
-            raise BackendError(f"S3 at {self._where} failed: {exc}") from exc
 
     def _not_s3(self, exc: ClientError) -> bool:
         """Whether an error came from a configured endpoint that is not an S3 server at all (a web
@@ -271,7 +276,12 @@ class S3Backend(BaseBackend):
     def _where(self) -> str:
         return self.config.get("endpoint") or "AWS"
 
-    def _client_error(self, exc: ClientError, filename: str | None) -> FSError:
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """botocore's exceptions as flask_fs errors: a missing key, a missing bucket, a refused key..."""
+        if isinstance(exc, BotoCoreError):
+            return BackendError(f"S3 at {self._where} failed: {exc}")
+        if not isinstance(exc, ClientError):
+            return None
         if self._not_s3(exc):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
             return BackendError(
@@ -298,15 +308,15 @@ class S3Backend(BaseBackend):
     # -- reading ---------------------------------------------------------------------------------------
 
     def _head(self, filename: str) -> dict[str, Any]:
-        s3 = self._ready()
-        with self._errors(filename):
-            return s3.head_object(Bucket=self.bucket, Key=self._key(filename))
+        return self._ready().head_object(Bucket=self.bucket, Key=self._key(filename))
 
     def exists(self, filename: str) -> bool:
         try:
             self._head(filename)
-        except FileNotFoundError:
-            return False
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND and not self._not_s3(exc):
+                return False
+            raise
         return True
 
     def metadata(self, filename: str) -> dict[str, Any]:
@@ -323,12 +333,11 @@ class S3Backend(BaseBackend):
         """GET the object, or bytes ``start`` to ``end`` (exclusive) of it; None when that range is empty."""
         s3 = self._ready()
         args = {"Range": f"bytes={start}-{'' if end is None else end - 1}"} if start or end is not None else {}
-        with self._errors(filename):
-            try:
-                return s3.get_object(Bucket=self.bucket, Key=self._key(filename), **args)
-            except ClientError as exc:
-                if _code(exc) != "InvalidRange":
-                    raise
+        try:
+            return s3.get_object(Bucket=self.bucket, Key=self._key(filename), **args)
+        except ClientError as exc:
+            if _code(exc) != "InvalidRange":
+                raise
         return None
 
     def _reader(self, filename: str, size: int, body: Any = None, start: int = 0) -> RangedReader:
@@ -338,7 +347,7 @@ class S3Backend(BaseBackend):
             response = self._get(filename, start + position)
             return response["Body"] if response else io.BytesIO()
 
-        return RangedReader(size, reopen, body, lambda: self._errors(filename))
+        return RangedReader(size, reopen, body)
 
     def _open(self, filename: str) -> tuple[RangedReader, dict[str, Any]]:
         """The object as a file, and the headers a copy keeps."""
@@ -373,12 +382,11 @@ class S3Backend(BaseBackend):
     def _listing(self) -> Iterator[tuple[str, dict[str, Any]]]:
         s3 = self._ready()
         prefix = f"{self.prefix}/" if self.prefix else ""
-        with self._errors():
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                for obj in page.get("Contents", ()):
-                    name = obj["Key"][len(prefix) :]
-                    if name and not name.endswith("/"):  # skip folder markers made by consoles
-                        yield name, obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", ()):
+                name = obj["Key"][len(prefix) :]
+                if name and not name.endswith("/"):  # skip folder markers made by consoles
+                    yield name, obj
 
     def list_files(self) -> Iterator[str]:
         for name, _ in self._listing():
@@ -432,7 +440,7 @@ class S3Backend(BaseBackend):
         start = file_or_wfs.tell() if seekable else 0
         source = _HashingReader(file_or_wfs)
         head = source.read(self.threshold)
-        with self._errors(filename):
+        try:
             if len(head) < self.threshold:  # small: one PutObject
                 s3.put_object(Bucket=self.bucket, Key=key, Body=head, **self._with_checksum(args, source))
                 return
@@ -445,6 +453,10 @@ class S3Backend(BaseBackend):
             source.push_back(head)  # hash on the way, then add the checksum with a server-side copy
             del head
             self.transfer.upload(source, self.bucket, key, args).result()
+        except ClientError as exc:
+            if _code(exc) in _EXISTS:  # If-None-Match: the name is taken (this may be a copy's target)
+                raise FileExists(f"{filename!r} exists") from exc
+            raise
         self._add_checksum(key, self._with_checksum(args, source))
 
     def _add_checksum(self, key: str, args: dict[str, Any]) -> None:
@@ -464,15 +476,14 @@ class S3Backend(BaseBackend):
 
     def delete(self, filename: str) -> None:
         s3 = self._ready()
-        with self._errors(filename):
-            if self.exists(filename):
-                s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
-                return
-            folder = self._key(filename) + "/"  # no such file: the files below it, as Flask-FS did
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
-                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", ())]
-                if keys:
-                    s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+        if self.exists(filename):
+            s3.delete_object(Bucket=self.bucket, Key=self._key(filename))
+            return
+        folder = self._key(filename) + "/"  # no such file: the files below it, as Flask-FS did
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", ())]
+            if keys:
+                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
 
     def copy(self, source: str, target: str, overwrite: bool = False) -> None:
         """Server-side copy (managed: multipart for large files), keeping the source's checksum and headers."""
@@ -485,38 +496,34 @@ class S3Backend(BaseBackend):
                     return self._store(cast(BinaryIO, f), target, False, {**args, **kept})
             args.update(self._only_new(target))
         self._ready()
-        with self._errors(source):
-            try:
-                self.transfer.copy(copy_source, self.bucket, self._key(target), args).result()
-            except ClientError as exc:
-                if _code(exc) in _EXISTS:
-                    raise FileExists(f"{target!r} exists") from exc
-                raise
+        try:
+            self.transfer.copy(copy_source, self.bucket, self._key(target), args).result()
+        except ClientError as exc:
+            if _code(exc) in _EXISTS:
+                raise FileExists(f"{target!r} exists") from exc
+            raise
 
     def signed_url(self, filename: str, expires: int) -> str:
         """A presigned GET against ``endpoint`` (no request is sent)."""
         params = {"Bucket": self.bucket, "Key": self._key(filename)}
-        with self._errors(filename):
-            return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
     def clean_stale(self, grace: float) -> list[str]:
         """Abort the multipart uploads under this storage's prefix started over ``grace`` seconds ago:
         a process killed mid-upload leaves them, and their parts are billed until aborted."""
         s3, prefix = self._ready(), f"{self.prefix}/" if self.prefix else ""
         limit, removed = datetime.now(UTC) - timedelta(seconds=grace), []
-        with self._errors():
-            for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
-                for upload in page.get("Uploads", ()):
-                    if upload["Initiated"] < limit:
-                        s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-                        name = upload["Key"][len(prefix) :]
-                        removed.append(f"multipart upload of {name} started {upload['Initiated']:%Y-%m-%d %H:%M}")
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", ()):
+                if upload["Initiated"] < limit:
+                    s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    name = upload["Key"][len(prefix) :]
+                    removed.append(f"multipart upload of {name} started {upload['Initiated']:%Y-%m-%d %H:%M}")
         return removed
 
     def check(self) -> None:
         self._ready()
-        with self._errors():
-            self.client.head_bucket(Bucket=self.bucket)
+        self.client.head_bucket(Bucket=self.bucket)
 
 
 class _HashingReader(io.RawIOBase):

@@ -100,6 +100,8 @@ class SwiftBackend(BaseBackend):
                 "pip install python-keystoneclient"
             )
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[swiftclient.Connection] = []  # every thread's, for close()
         self._auth: tuple[str | None, str | None] = (None, None)  # storage URL and token, shared by threads
         self._ready: set[str] = set()  # containers this process created or found
         if deferred_setup.get():  # a storage's backend: the first write creates the container
@@ -122,33 +124,47 @@ class SwiftBackend(BaseBackend):
         if conn is None:
             conn = self._local.conn = swiftclient.Connection(**connection_options(self.config))
             conn.url, conn.token = self._auth
+            with self._lock:
+                self._connections.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection; threads open new ones on their next request."""
+        with self._lock:
+            connections, self._connections, self._local = self._connections, [], threading.local()
+        for conn in connections:
+            with suppress(Exception):  # a connection in use by its thread may already be broken
+                conn.close()
 
     def _call(self, method: str, *args: Any, missing: str | None = None, **kwargs: Any) -> Any:
         """Call ``Connection.<method>``; a 404 is FileNotFound(``missing``), other failures BackendError."""
         conn = self.connection()
         try:
-            with self._errors(missing):
-                return getattr(conn, method)(*args, **kwargs)
+            return getattr(conn, method)(*args, **kwargs)
+        except FSError:
+            raise
+        except Exception as exc:
+            error = self.translate_error(exc, missing)
+            if error is None:
+                raise
+            raise error from exc
         finally:
             if conn.token:
                 self._auth = (conn.url, conn.token)
 
-    @contextmanager
-    def _errors(self, missing: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except FSError:
-            raise
-        except ClientException as exc:
-            if exc.http_status == 404 and missing is not None:
-                raise file_not_found(missing) from exc
+    def translate_error(self, exc: Exception, filename: str | None) -> FSError | None:
+        """A 404 is FileNotFound (for ``filename``), refused credentials, other answers and network
+        failures are BackendErrors."""
+        if isinstance(exc, ClientException):
+            if exc.http_status == 404 and filename is not None:
+                return file_not_found(filename)
             if exc.http_status in (401, 403):
                 user, url = self.config["user"], self.config["authurl"]
-                raise BackendError(f"swift authentication failed for user {user!r} at {url}: {exc.msg}") from exc
-            raise BackendError(f"swift request failed: {exc}") from exc
-        except _NETWORK_ERRORS as exc:
-            raise BackendError(f"swift server at {self.config['authurl']} is unreachable: {exc}") from exc
+                return BackendError(f"swift authentication failed for user {user!r} at {url}: {exc.msg}")
+            return BackendError(f"swift request failed: {exc}")
+        if isinstance(exc, _NETWORK_ERRORS):
+            return BackendError(f"swift server at {self.config['authurl']} is unreachable: {exc}")
+        return None
 
     def _ensure(self, container: str) -> None:
         """Create ``container`` if needed, before this process's first write to it."""
@@ -183,7 +199,7 @@ class SwiftBackend(BaseBackend):
         def reopen(position: int) -> Any:  # the same version of the object, from ``position``
             return self._get(filename, position, etag)[1]
 
-        reader = RangedReader(int(headers["content-length"]), reopen, body, lambda: self._errors(filename))
+        reader = RangedReader(int(headers["content-length"]), reopen, body)
         return io.BufferedReader(reader, CHUNK_SIZE), headers
 
     def open_read(self, filename: str) -> BinaryIO:

@@ -273,3 +273,26 @@ def test_dead_server_gives_backend_error_quickly(tmp_path):
                 call()
             assert time.monotonic() - start < 3
             assert isinstance(error.value.__cause__, pymongo.errors.ServerSelectionTimeoutError)
+
+
+def test_close_closes_the_mongo_client_and_its_threads(tmp_path):
+    # Real pymongo (its monitoring threads start with the client); no server is needed for that.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    before = set(threading.enumerate())
+    app = make_app(tmp_path, FS_BACKEND="gridfs", FS_GRIDFS_MONGO_URL=f"mongodb://127.0.0.1:{port}/db")
+    storage = fs.Storage("files", fs.ALL)
+    fs.init_app(app, storage)
+    with app.app_context():
+        client = storage.backend.client
+        assert set(threading.enumerate()) - before
+        fs.init_app(app, storage)  # configured again: the old backend's client is closed
+        deadline = time.monotonic() + 10
+        while set(threading.enumerate()) - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert set(threading.enumerate()) - before == set()
+        with pytest.raises(pymongo.errors.InvalidOperation):  # a closed client refuses new work
+            client.db.files.find_one()
+        assert storage.backend.client is not client
+        fs.close(app)

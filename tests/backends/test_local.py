@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -487,3 +488,58 @@ def test_special_files_in_the_root_are_not_files(files, root):
         with pytest.raises(fs.FileNotFound):
             call("pipe.txt")
     assert not files.exists("pipe.txt") and list(files.list_files()) == ["ok.txt"]
+
+
+# -- operating system errors ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_size_limit():
+    """``limit(n)``: writes past n bytes fail with EFBIG for the rest of the test (a full quota, in effect)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
+    yield lambda size: resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_write_the_system_refuses_is_a_backend_error_naming_storage_and_file(files, root, mode, file_size_limit):
+    files.write("a.bin", b"old")
+    file_size_limit(1024 * 1024)
+    for overwrite in (False, True):
+        for name in ("a.bin", "new/b.bin"):
+            with pytest.raises(fs.BackendError, match=f"local storage 'files' failed on file '{name}': File too large"):
+                files.save(io.BytesIO(b"x" * (2 * 1024 * 1024)), name, overwrite=overwrite)
+    with pytest.raises(fs.BackendError) as error:
+        files.write("c.bin", b"x" * (2 * 1024 * 1024))
+    assert isinstance(error.value.__cause__, OSError) and error.value.__cause__.errno == errno.EFBIG
+    assert files.read("a.bin") == b"old"
+    assert sorted(files.list_files()) == ["a.bin"]
+    assert [name for name in os.listdir(root) if name.startswith(".~fs-")] == []
+
+
+def test_names_too_long_for_the_system_are_backend_errors(tmp_path):
+    # A root deep enough that a valid 1000-byte name makes a path longer than PATH_MAX (4096).
+    root = tmp_path.joinpath(*["d" * 250] * 14)
+    root.mkdir(parents=True)
+    app = make_app(tmp_path, FILES_FS_ROOT=str(root))
+    files = fs.Storage("files", fs.ALL)
+    fs.init_app(app, files)
+    name = "/".join(["n" * 200] * 5)
+    with app.app_context():
+        calls = [lambda: files.write(name, b"x"), lambda: files.read(name), lambda: files.exists(name)]
+        for call in [*calls, lambda: files.metadata(name), lambda: files.delete(name), lambda: files.path(name)]:
+            with pytest.raises(fs.BackendError, match="failed on file 'nnn.*': File name too long") as error:
+                call()
+            assert error.value.__cause__.errno == errno.ENAMETOOLONG
+
+
+def test_a_folder_that_is_a_file_means_file_not_found(files):
+    files.write("a.txt", b"x")
+    for call in (lambda: files.read("a.txt/b"), lambda: files.metadata("a.txt/b"), lambda: files.open("a.txt/b", "rb")):
+        with pytest.raises(fs.FileNotFound, match="'a.txt/b'"):
+            call()
+    with pytest.raises(fs.FileNotFound):
+        files.move("a.txt/b", "c.txt")

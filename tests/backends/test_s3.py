@@ -558,3 +558,32 @@ def test_one_client_per_backend_created_lazily(moto_endpoint, tmp_path):
     for thread in threads:
         thread.join()
     assert len(clients) == 1
+
+
+# -- closing -----------------------------------------------------------------------------------------
+
+
+def test_close_stops_the_transfer_threads_and_reconfiguring_closes_the_old_backend(moto_endpoint, tmp_path):
+    def transfer_threads():  # s3transfer's executors (moto, in this process, has threads of its own)
+        return {t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")} - before
+
+    before = set(threading.enumerate())
+    app = make_app(tmp_path, **s3_settings(moto_endpoint, "testing", "testing"), **SMALL_PARTS)
+    files = fs.Storage("files", fs.ALL)
+    fs.init_app(app, files)
+    with app.app_context():
+        files.save(io.BytesIO(b"x" * (6 * MIB)), "big.bin")  # multipart: through the transfer threads
+        backend = files.backend
+        assert transfer_threads()  # the transfer manager's threads are running
+        fs.close(app)
+        assert transfer_threads() == set()
+        assert backend._client is None and backend._transfer is None
+        assert files.read("big.bin") == b"x" * (6 * MIB)  # usable again: a new client
+        files.save(io.BytesIO(b"y" * (6 * MIB)), "big2.bin")
+        assert transfer_threads()
+        fs.init_app(app, files)  # configured again: the old backend is closed, a new one replaces it
+        assert files.backend is not backend
+        assert transfer_threads() == set() and backend._client is None
+        assert files.read("big2.bin")[:1] == b"y"
+        fs.close(app)
+    assert transfer_threads() == set()

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import swiftclient
@@ -424,3 +425,22 @@ def test_keystone_auth_without_keystoneclient_is_a_configuration_error(swift_ser
     app = make_app(tmp_path, **swift_settings(swift_server), FS_SWIFT_AUTH_VERSION="3", FS_SWIFT_PROJECT_NAME="p")
     with pytest.raises(fs.ConfigurationError, match="python-keystoneclient"):
         fs.init_app(app, fs.Storage("files"))
+
+
+def test_close_closes_every_threads_connection(swift_server, files):
+    files.write("a.txt", b"hello")
+    backend = files.backend
+    barrier = threading.Barrier(3)
+
+    def read(_):  # in three threads at once: three connections
+        barrier.wait(timeout=10)
+        return backend.read("a.txt")
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(read, range(3))) == [b"hello"] * 3
+    connections = list(backend._connections)
+    assert len(connections) == 4 and all(conn.http_conn for conn in connections)  # this thread too
+    backend.close()
+    assert all(conn.http_conn is None for conn in connections) and backend._connections == []
+    assert files.read("a.txt") == b"hello"  # this thread opens a new connection
+    assert len(backend._connections) == 1 and backend._connections[0] not in connections
