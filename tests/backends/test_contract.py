@@ -44,6 +44,14 @@ class TestS3OnSwift(BackendContract):
     # Multipart uploads hold (max_concurrency + 3) * multipart_chunksize = 25 MiB by default.
     memory_bound, large_file_size = 32 * MiB, 48 * MiB
 
+    @pytest.mark.xfail(
+        reason="Swift's S3 API checks If-None-Match: * when a PUT starts, as Swift does: concurrent "
+        "PUTs may all pass it (AWS S3 and moto let one win)",
+        strict=False,
+    )
+    def test_threads_saving_one_name_exactly_one_wins(self, backend, second_backend):
+        super().test_threads_saving_one_name_exactly_one_wins(backend, second_backend)
+
 
 class TestSwift(BackendContract):
     backend_config = config_for("swift")
