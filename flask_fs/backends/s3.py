@@ -480,6 +480,18 @@ class S3Backend(BaseBackend):
         with self._errors(filename):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
+    def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any]:
+        """A presigned POST: S3 itself refuses a body outside ``0..max_size`` or of another type."""
+        fields: dict[str, Any] = {"Content-Type": content_type}
+        if self.config.get("acl"):
+            fields["acl"] = self.config["acl"]
+        conditions: list[Any] = [["content-length-range", 0, max_size], *({k: v} for k, v in fields.items())]
+        with self._errors(filename):
+            post = self.client.generate_presigned_post(
+                self.bucket, self._key(filename), Fields=fields, Conditions=conditions, ExpiresIn=expires
+            )
+        return {"url": post["url"], "method": "POST", "fields": post["fields"], "headers": {}}
+
     def clean_stale(self, grace: float) -> list[str]:
         """Abort the multipart uploads under this storage's prefix started over ``grace`` seconds ago:
         a process killed mid-upload leaves them, and their parts are billed until aborted."""
