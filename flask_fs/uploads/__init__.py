@@ -82,6 +82,11 @@ class Ticket:
         """The object whose existence says the token was finalized."""
         return f"{self.pending}.used"
 
+    @property
+    def state(self) -> str:
+        """The object holding a tus upload's length and parts (see :mod:`flask_fs.uploads.views`)."""
+        return f"{self.pending}.tus"
+
     def part_prefix(self) -> str:
         """Where the tus parts of this upload are stored (see :mod:`flask_fs.uploads.views`)."""
         return f"{self.pending}.parts/"
@@ -193,6 +198,8 @@ def finalize(bound: BoundStorage, secret: str | bytes | None, token: str) -> str
     except BaseException:
         backend.delete(ticket.pending)
         raise
+    finally:
+        backend.delete(ticket.state)
 
 
 def _check(bound: BoundStorage, ticket: Ticket, size: int) -> None:

@@ -134,13 +134,9 @@ def _put(bound: BoundStorage, ticket: uploads.Ticket) -> Response:
     return Response(status=204)
 
 
-def _state_name(ticket: uploads.Ticket) -> str:
-    return f"{ticket.pending}.tus"
-
-
 def _state(backend: BaseBackend, ticket: uploads.Ticket) -> dict[str, Any] | None:
     try:
-        return json.loads(backend.read(_state_name(ticket)))
+        return json.loads(backend.read(ticket.state))
     except FileNotFound:
         return None
 
@@ -157,7 +153,7 @@ def _create(bound: BoundStorage, ticket: uploads.Ticket) -> Response:
     with _lock(ticket.id):
         state = _state(bound.backend, ticket)
         if state is None:  # a second POST with the same token continues the same upload
-            bound.backend.write(_state_name(ticket), json.dumps({"length": length, "parts": []}), overwrite=True)
+            bound.backend.write(ticket.state, json.dumps({"length": length, "parts": []}), overwrite=True)
         elif state["length"] != length:
             return _tus(Response(f"this upload was created for {state['length']} bytes", 409))
     response = _tus(Response(status=201))
@@ -189,7 +185,7 @@ def _patch(bound: BoundStorage, ticket: uploads.Ticket, state: dict[str, Any], o
         return _tus(Response(str(exc), 413))
     if received.count:
         state["parts"].append([part, received.count])
-        backend.write(_state_name(ticket), json.dumps(state), overwrite=True)
+        backend.write(ticket.state, json.dumps(state), overwrite=True)
     else:
         backend.delete(part)
     offset += received.count
