@@ -52,10 +52,12 @@ from ..streams import CHUNK_SIZE, too_large
 if TYPE_CHECKING:
     from ..bound import BoundStorage
 
-__all__ = ["Ticket", "finalize", "presign", "sweep", "verify"]
+__all__ = ["Ticket", "finalize", "presign", "presign_parts", "sweep", "verify"]
 
 #: The largest object one S3 POST or PUT may create: the size limit when none is set.
 SINGLE_UPLOAD_LIMIT = 5 * 1024**3
+#: Smallest part of a resumable S3 upload (S3's minimum is 5 MiB), and the most parts S3 takes.
+PART_SIZE, MAX_PARTS = 8 * 1024**2, 10_000
 _SALT = "flask_fs.upload"
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
 #: Builds the URL of our own upload endpoint for a storage and a token.
@@ -148,7 +150,29 @@ def presign(
             "url": url, "method": "PUT", "fields": {}, "headers": {"Content-Type": content_type},
             "resumable": {"protocol": "tus", "url": url},
         }  # fmt: skip
+    elif endpoint_url is not None and hasattr(bound.backend, "presign_parts"):
+        target["resumable"] = {"protocol": "s3-multipart", "url": endpoint_url(bound.name, token) + "/parts"}
     return {"fields": {}, "headers": {}, **target, "token": token, "filename": filename}
+
+
+def presign_parts(bound: BoundStorage, secret: str | bytes | None, token: str, size: int) -> dict[str, Any]:
+    """For a resumable upload of ``size`` bytes to an object store: ``part_size``, the parts already
+    stored (``{number: size}``) and a presigned PUT for each missing part (``{number: url}``).
+
+    Ask again after a dropped connection: only the missing parts come back. ``finalize`` completes
+    the upload. OperationNotSupported for backends without multipart uploads.
+    """
+    ticket = verify(bound, secret, token)
+    presigner = getattr(bound.backend, "presign_parts", None)
+    if presigner is None:
+        raise OperationNotSupported(f"storage {bound.name!r}: its backend has no multipart uploads (use tus)")
+    if size < 0 or (ticket.max_size is not None and size > ticket.max_size):
+        raise too_large(ticket.max_size or 0, repr(bound.name))
+    if ticket.size is not None and size != ticket.size:
+        raise UploadIncomplete(f"this token is for {ticket.size} bytes, not {size}")
+    part_size = max(PART_SIZE, -(-size // MAX_PARTS))
+    remaining = max(1, int(ticket.expires - (time.time() - ticket.issued)))
+    return presigner(ticket.pending, size, part_size, ticket.content_type, remaining)
 
 
 def verify(bound: BoundStorage, secret: str | bytes | None, token: str, *, unused: bool = True) -> Ticket:
@@ -185,7 +209,7 @@ def finalize(bound: BoundStorage, secret: str | bytes | None, token: str) -> str
     ticket = verify(bound, secret, token)
     backend = bound.backend
     try:
-        meta = backend.metadata(ticket.pending)
+        meta = _uploaded(backend, ticket.pending)
     except FileNotFound:
         raise FileNotFound(f"nothing was uploaded for {ticket.filename!r} with this token") from None
     try:
@@ -200,6 +224,17 @@ def finalize(bound: BoundStorage, secret: str | bytes | None, token: str) -> str
         raise
     finally:
         backend.delete(ticket.state)
+
+
+def _uploaded(backend: Any, pending: str) -> dict[str, Any]:
+    """The metadata of the pending object, once a multipart upload to it is completed."""
+    try:
+        return backend.metadata(pending)
+    except FileNotFound:
+        complete = getattr(backend, "complete_parts", None)
+        if complete is None or not complete(pending):
+            raise
+    return backend.metadata(pending)
 
 
 def _check(bound: BoundStorage, ticket: Ticket, size: int) -> None:

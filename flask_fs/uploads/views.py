@@ -23,13 +23,21 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from werkzeug.exceptions import ClientDisconnected
 
 from .. import uploads
 from ..backends import BaseBackend
 from ..bound import BoundStorage
-from ..errors import FileNotFound, FileTooLarge, UploadTokenExpired, UploadTokenInvalid, UploadTokenUsed
+from ..errors import (
+    FileNotFound,
+    FileTooLarge,
+    FSError,
+    OperationNotSupported,
+    UploadTokenExpired,
+    UploadTokenInvalid,
+    UploadTokenUsed,
+)
 from ..streams import CHUNK_SIZE, LimitedReader, too_large
 
 bp = Blueprint("fs_uploads", __name__)
@@ -66,6 +74,8 @@ def status_for(exc: Exception) -> int:
         return 404
     if isinstance(exc, FileTooLarge):
         return 413
+    if isinstance(exc, OperationNotSupported):
+        return 501
     return 400
 
 
@@ -116,6 +126,23 @@ def receive(storage: str, token: str) -> Response:
             response.headers.update({"Upload-Offset": str(offset), "Upload-Length": str(state["length"])})
             return response
         return _patch(bound, ticket, state, offset)
+
+
+@bp.route("/.uploads/<storage>/<token>/parts", methods=["POST"])
+def parts(storage: str, token: str) -> Response:
+    """A resumable upload to an object store: JSON ``{"size": n}`` in; the part size, the parts
+    already stored and presigned URLs for the missing ones out (:func:`flask_fs.uploads.presign_parts`)."""
+    declared = current_app.extensions["fs"].storages.get(storage)
+    if declared is None:
+        abort(404)
+    size = (request.get_json(silent=True) or {}).get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        return Response('send {"size": <bytes>} as JSON', 400)
+    try:
+        result = uploads.presign_parts(declared.bind(), current_app.secret_key, token, size)
+    except FSError as exc:
+        return Response(str(exc), status_for(exc), mimetype="text/plain")
+    return jsonify(result)
 
 
 def _put(bound: BoundStorage, ticket: uploads.Ticket) -> Response:
