@@ -382,3 +382,45 @@ def test_s3_parts_refused_beyond_the_token(s3_app):
     assert client.post(target["resumable"]["url"], json={}).status_code == 400
     forged = target["resumable"]["url"].replace(target["token"], "forged")
     assert client.post(forged, json={"size": 1}).status_code == 403
+
+
+# -- Swift: FormPOST straight to the proxy -------------------------------------------------------------------
+
+
+@pytest.fixture
+def swift_app(tmp_path, swift_server):
+    from tests.backends.conftest import swift_settings
+
+    app = make_app(tmp_path, SECRET_KEY="s3cret", **swift_settings(swift_server))
+    app.config["PHOTOS_FS_CONTAINER"] = app.config.pop("FILES_FS_CONTAINER")
+    photos = fs.Storage("photos", fs.IMAGES)
+    fs.init_app(app, photos)
+    with app.test_request_context():
+        yield app, photos
+
+
+def test_swift_form_post_then_finalize(swift_app, swift_server):
+    app, photos = swift_app
+    target = photos.presign_upload("photo.png", max_size=1024**2)
+    assert target["method"] == "POST" and target["url"].startswith(swift_server.endpoint)
+    assert post(target, png_bytes(), target["file_name"]).status_code == 201
+    assert stored(photos) == []
+    assert photos.finalize(target["token"]) == "photo.png"
+    assert photos.read("photo.png") == png_bytes()
+    assert photos.metadata("photo.png")["mime"] == "image/png"
+
+
+def test_swift_form_post_refusals(swift_app):
+    app, photos = swift_app
+    target = photos.presign_upload("big.png", max_size=1000)
+    assert post(target, png_bytes() + os.urandom(2000), target["file_name"]).status_code == 400  # Swift refuses it
+    with pytest.raises(fs.FileNotFound):
+        photos.finalize(target["token"])
+    target = photos.presign_upload("cat.jpg")
+    post(target, b"<html><script>alert(1)</script></html>", target["file_name"])
+    with pytest.raises(fs.ContentMismatch):
+        photos.finalize(target["token"])
+    forged = dict(target["fields"], max_file_size="99999999")
+    assert post({**target, "fields": forged}, b"x", target["file_name"]).status_code == 401
+    assert stored(photos) == []
+    assert [name for name in pending(photos) if not name.endswith(".used")] == []

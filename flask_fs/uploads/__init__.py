@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 import posixpath
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,8 @@ __all__ = ["Ticket", "finalize", "presign", "presign_parts", "sweep", "verify"]
 SINGLE_UPLOAD_LIMIT = 5 * 1024**3
 #: Smallest part of a resumable S3 upload (S3's minimum is 5 MiB), and the most parts S3 takes.
 PART_SIZE, MAX_PARTS = 8 * 1024**2, 10_000
+#: The name of a pending upload inside its folder, and the file name a form POST must give its file.
+PENDING_NAME = "file"
 _SALT = "flask_fs.upload"
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
 #: Builds the URL of our own upload endpoint for a storage and a token.
@@ -80,18 +84,22 @@ class Ticket:
     issued: float
 
     @property
+    def _base(self) -> str:
+        return posixpath.dirname(self.pending)
+
+    @property
     def marker(self) -> str:
-        """The object whose existence says the token was finalized."""
-        return f"{self.pending}.used"
+        """The object whose existence says the token was finalized (outside the folder the client writes to)."""
+        return f"{self._base}.used"
 
     @property
     def state(self) -> str:
         """The object holding a tus upload's length and parts (see :mod:`flask_fs.uploads.views`)."""
-        return f"{self.pending}.tus"
+        return f"{self._base}.tus"
 
     def part_prefix(self) -> str:
         """Where the tus parts of this upload are stored (see :mod:`flask_fs.uploads.views`)."""
-        return f"{self.pending}.parts/"
+        return f"{self._base}.parts/"
 
 
 def _serializer(secret: str | bytes | None, bound: BoundStorage) -> URLSafeTimedSerializer:
@@ -132,7 +140,8 @@ def presign(
     content_type = guessed or content_type or "application/octet-stream"
     seconds = int(expires if expires is not None else bound.config.get("upload_expires", 3600))
     upload_id = secrets.token_hex(16)
-    pending = names.join(bound.config.get("upload_prefix") or ".uploads", upload_id)
+    # A folder of its own: a form POST (Swift) may name any object below its signed prefix.
+    pending = names.join(bound.config.get("upload_prefix") or ".uploads", f"{upload_id}/{PENDING_NAME}")
     payload = {
         "id": upload_id, "s": bound.name, "n": filename, "p": pending, "m": limit, "z": size,
         "h": sha256.lower() if sha256 else None, "t": content_type, "e": seconds,
@@ -152,7 +161,7 @@ def presign(
         }  # fmt: skip
     elif endpoint_url is not None and hasattr(bound.backend, "presign_parts"):
         target["resumable"] = {"protocol": "s3-multipart", "url": endpoint_url(bound.name, token) + "/parts"}
-    return {"fields": {}, "headers": {}, **target, "token": token, "filename": filename}
+    return {"fields": {}, "headers": {}, "file_name": PENDING_NAME, **target, "token": token, "filename": filename}
 
 
 def presign_parts(bound: BoundStorage, secret: str | bytes | None, token: str, size: int) -> dict[str, Any]:
@@ -224,6 +233,13 @@ def finalize(bound: BoundStorage, secret: str | bytes | None, token: str) -> str
         raise
     finally:
         backend.delete(ticket.state)
+        _remove_folder(backend, ticket.pending)
+
+
+def _remove_folder(backend: Any, pending: str) -> None:
+    """Remove the pending upload's folder where folders exist apart from files (a local disk)."""
+    with suppress(OperationNotSupported, OSError):
+        os.rmdir(os.path.dirname(backend.path(pending)))
 
 
 def _uploaded(backend: Any, pending: str) -> dict[str, Any]:
