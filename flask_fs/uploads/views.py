@@ -40,7 +40,11 @@ from ..errors import (
 )
 from ..streams import CHUNK_SIZE, LimitedReader, too_large
 
-bp = Blueprint("fs_uploads", __name__)
+#: Also serves ``fs-upload.js`` at ``<FS_PREFIX>/.uploads/_/fs-upload.js`` (``_`` is no storage name) and
+#: the ``flask_fs/upload.html`` macros.
+bp = Blueprint(
+    "fs_uploads", __name__, static_folder="assets", static_url_path="/.uploads/_", template_folder="templates"
+)
 
 TUS_VERSION = "1.0.0"
 #: HTTP status for each refused token: forged or foreign 403, expired 410, already used 409.
