@@ -250,8 +250,9 @@ class BoundStorage:
         return self.backend.read_chunks(names.clean(filename), chunk_size, start, end)
 
     def list_files(self) -> Iterator[str]:
-        """Yield the name of every file in the storage."""
-        return self.backend.list_files()
+        """Yield the name of every file in the storage (not the direct uploads waiting in ``UPLOAD_PREFIX``)."""
+        pending = (self.config.get("upload_prefix") or ".uploads").strip("/") + "/"
+        return (name for name in self.backend.list_files() if not name.startswith(pending))
 
     def metadata(self, filename: str) -> dict[str, Any]:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""

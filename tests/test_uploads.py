@@ -33,12 +33,13 @@ def png_bytes(size=(8, 8)) -> bytes:
 
 
 def stored(storage) -> list[str]:
-    """The storage's files, leaving out the pending uploads folder (markers, abandoned uploads)."""
-    return sorted(name for name in storage.list_files() if not name.startswith(PENDING))
+    """The storage's files: ``list_files`` leaves out the pending uploads folder."""
+    return sorted(storage.list_files())
 
 
 def pending(storage) -> list[str]:
-    return sorted(name for name in storage.list_files() if name.startswith(PENDING))
+    """What waits in the pending uploads folder (uploads, used-token markers, tus state)."""
+    return sorted(name for name in storage.backend.list_files() if name.startswith(PENDING))
 
 
 @pytest.fixture
@@ -64,7 +65,8 @@ def test_put_then_finalize_moves_the_upload_to_its_name(local_app):
     assert target["filename"] == "Holiday_photo.png"
     assert target["url"].startswith("/.uploads/photos/")
     assert put(app.test_client(), target, png_bytes()).status_code == 204
-    assert stored(photos) == []  # nothing under the final name before finalize
+    assert stored(photos) == []  # list_files does not show uploads waiting for finalize
+    assert len(pending(photos)) == 1
     assert photos.finalize(target["token"]) == "Holiday_photo.png"
     assert photos.read("Holiday_photo.png") == png_bytes()
     assert [name for name in pending(photos) if not name.endswith(".used")] == []
@@ -126,7 +128,7 @@ def test_oversize_put_is_refused_and_stores_nothing(local_app):
     with pytest.raises(fs.FileNotFound, match="nothing was uploaded") as error:
         photos.finalize(target["token"])
     assert status_for(error.value) == 404
-    assert photos.list_files() is not None and list(photos.list_files()) == []
+    assert stored(photos) == [] and pending(photos) == []
 
 
 def test_storage_max_size_caps_the_token(local_app):
@@ -197,7 +199,7 @@ def test_token_of_another_storage_or_forged_is_refused(local_app, tmp_path):
     fs.init_app(other, fs.Storage("docs", fs.ALL))
     with other.test_request_context(), pytest.raises(fs.UploadTokenInvalid):
         fs.by_name("docs").finalize(target["token"])
-    assert list(docs.list_files()) == []
+    assert stored(docs) == [] and pending(docs) == []
 
 
 def test_never_uploaded_is_refused_and_stores_nothing(local_app):
@@ -205,7 +207,7 @@ def test_never_uploaded_is_refused_and_stores_nothing(local_app):
     target = docs.presign_upload("a.txt")
     with pytest.raises(fs.FileNotFound):
         docs.finalize(target["token"])
-    assert list(docs.list_files()) == []
+    assert stored(docs) == [] and pending(docs) == []
 
 
 def test_no_signing_key_is_a_configuration_error(tmp_path):
