@@ -426,3 +426,98 @@ def test_swift_form_post_refusals(swift_app):
     assert post({**target, "fields": forged}, b"x", target["file_name"]).status_code == 401
     assert stored(photos) == []
     assert [name for name in pending(photos) if not name.endswith(".used")] == []
+
+
+# -- memory: the app's endpoint streams a 1 GiB upload in bounded memory ---------------------------------------
+
+_SERVER = """
+import sys
+from flask import Flask, request
+from werkzeug.serving import make_server
+import flask_fs as fs
+
+app = Flask("memory", instance_path=sys.argv[1])
+app.config.update(SECRET_KEY="s3cret", FS_ROOT=sys.argv[1])
+docs = fs.Storage("docs", fs.ALL)
+fs.init_app(app, docs)
+
+@app.post("/presign")
+def presign():
+    return docs.presign_upload(request.json["name"], size=request.json["size"])
+
+@app.post("/finalize")
+def finalize():
+    return {"name": docs.finalize(request.json["token"])}
+
+http = make_server("127.0.0.1", 0, app, threaded=True)
+print(http.server_port, flush=True)
+http.serve_forever()
+"""
+
+
+class Repeated(io.RawIOBase):
+    """``chunk`` ``count`` times, as a file of known length (requests sends it with a Content-Length)."""
+
+    def __init__(self, chunk: bytes, count: int) -> None:
+        super().__init__()
+        self.chunk, self.left = chunk, count
+
+    def __len__(self) -> int:
+        return self.left * len(self.chunk)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.left:
+            return b""
+        self.left -= 1
+        return self.chunk
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_1_gib_upload_to_the_app_endpoint_keeps_memory_flat(tmp_path):
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        chunk = os.urandom(1024 * 1024)
+
+        def send(name: str, count: int) -> str:
+            target = requests.post(f"{base}/presign", json={"name": name, "size": count * len(chunk)}).json()
+            body = Repeated(chunk, count)
+            assert requests.put(base + target["url"], data=body, headers=target["headers"]).status_code == 204
+            return requests.post(f"{base}/finalize", json={"token": target["token"]}).json()["name"]
+
+        send("warm-up.bin", 8)  # imports, first requests, allocator pools
+        baseline, peak, done = rss(server.pid), 0, threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, rss(server.pid))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            assert send("big.bin", 1024) == "big.bin"
+        finally:
+            done.set()
+            sampler.join()
+        assert os.path.getsize(tmp_path / "docs" / "big.bin") == 1024**3
+        growth = peak - baseline
+        print(f"app RSS {baseline / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB during a 1 GiB upload")
+        assert growth < 32 * 1024 * 1024, f"the app grew by {growth / 2**20:.1f} MiB"
+    finally:
+        server.terminate()
+        server.wait(10)
