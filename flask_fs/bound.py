@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import IO, Any, Protocol
 from urllib.parse import quote
 
-from . import intake, names, signals
+from . import intake, names, signals, uploads
 from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
 from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
 from .errors import ConfigurationError, FileExists, FSError
@@ -251,7 +251,7 @@ class BoundStorage:
 
     def list_files(self) -> Iterator[str]:
         """Yield the name of every file in the storage (not the direct uploads waiting in ``UPLOAD_PREFIX``)."""
-        pending = (self.config.get("upload_prefix") or ".uploads").strip("/") + "/"
+        pending = uploads.pending_prefix(self.config)
         return (name for name in self.backend.list_files() if not name.startswith(pending))
 
     def metadata(self, filename: str) -> dict[str, Any]:

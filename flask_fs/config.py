@@ -297,14 +297,14 @@ STORAGE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "upload_expires",
         int,
-        3600,
+        shown_default="``3600``",
         doc="Lifetime of a direct-upload token (:meth:`~flask_fs.Storage.presign_upload`), in seconds: the "
         "upload and its ``finalize`` must happen within it.",
     ),
     Setting(
         "upload_prefix",
         str,
-        ".uploads",
+        shown_default='``".uploads"``',
         doc="Folder of the storage where direct uploads wait until ``finalize`` moves them to their name "
         "(``flask fs clean`` sweeps what is left there).",
     ),

@@ -27,7 +27,7 @@ import os
 import posixpath
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +64,8 @@ PART_SIZE, MAX_PARTS = 8 * 1024**2, 10_000
 PENDING_NAME = "file"
 _SALT = "flask_fs.upload"
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
+#: Defaults of the ``UPLOAD_EXPIRES`` and ``UPLOAD_PREFIX`` settings.
+DEFAULT_EXPIRES, DEFAULT_PREFIX = 3600, ".uploads"
 #: Builds the URL of our own upload endpoint for a storage and a token.
 EndpointURL = Callable[[str, str], str]
 
@@ -102,6 +104,16 @@ class Ticket:
         return f"{self._base}.parts/"
 
 
+def pending_prefix(config: Mapping[str, Any]) -> str:
+    """The folder (ending with ``/``) where a storage's direct uploads wait for ``finalize``."""
+    return (config.get("upload_prefix") or DEFAULT_PREFIX).strip("/") + "/"
+
+
+def lifetime(config: Mapping[str, Any]) -> int:
+    """How long a storage's upload tokens last, in seconds."""
+    return int(config.get("upload_expires") or DEFAULT_EXPIRES)
+
+
 def _serializer(secret: str | bytes | None, bound: BoundStorage) -> URLSafeTimedSerializer:
     key = bound.config.get("upload_secret") or secret
     if not key:
@@ -138,10 +150,10 @@ def presign(
     if content_type and guessed and content_type.split(";")[0].strip().lower() != guessed:
         raise UnauthorizedFileType(f"{basename!r} is {guessed}, not {content_type}")
     content_type = guessed or content_type or "application/octet-stream"
-    seconds = int(expires if expires is not None else bound.config.get("upload_expires", 3600))
+    seconds = int(expires if expires is not None else lifetime(bound.config))
     upload_id = secrets.token_hex(16)
     # A folder of its own: a form POST (Swift) may name any object below its signed prefix.
-    pending = names.join(bound.config.get("upload_prefix") or ".uploads", f"{upload_id}/{PENDING_NAME}")
+    pending = names.join(pending_prefix(bound.config), f"{upload_id}/{PENDING_NAME}")
     payload = {
         "id": upload_id, "s": bound.name, "n": filename, "p": pending, "m": limit, "z": size,
         "h": sha256.lower() if sha256 else None, "t": content_type, "e": seconds,
@@ -313,7 +325,7 @@ def _move(bound: BoundStorage, ticket: Ticket) -> str:
 
 def pending_items(bound: BoundStorage) -> Iterator[tuple[str, datetime | None]]:
     """Every object under the storage's upload prefix, with its modification time."""
-    prefix = (bound.config.get("upload_prefix") or ".uploads").strip("/") + "/"
+    prefix = pending_prefix(bound.config)
     for name, meta in bound.backend.list_metadata():
         if name.startswith(prefix):
             yield name, meta.get("modified")
@@ -325,7 +337,7 @@ def sweep(bound: BoundStorage, grace: float) -> list[str]:
     A grace shorter than ``UPLOAD_EXPIRES`` would let a token be finalized again once its marker
     is gone, so the grace used is never shorter than that.
     """
-    grace = max(grace, float(bound.config.get("upload_expires", 3600)))
+    grace = max(grace, float(lifetime(bound.config)))
     limit = datetime.now(UTC) - timedelta(seconds=grace)
     removed = []
     for name, modified in list(pending_items(bound)):

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
 import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import ClientDisconnected
 
 from .. import uploads
@@ -40,11 +41,9 @@ from ..errors import (
 )
 from ..streams import CHUNK_SIZE, LimitedReader, too_large
 
-#: Also serves ``fs-upload.js`` at ``<FS_PREFIX>/.uploads/_/fs-upload.js`` (``_`` is no storage name) and
-#: the ``flask_fs/upload.html`` macros.
-bp = Blueprint(
-    "fs_uploads", __name__, static_folder="assets", static_url_path="/.uploads/_", template_folder="templates"
-)
+#: Also gives templates the ``flask_fs/upload.html`` macros.
+bp = Blueprint("fs_uploads", __name__, template_folder="templates")
+_ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 
 TUS_VERSION = "1.0.0"
 #: HTTP status for each refused token: forged or foreign 403, expired 410, already used 409.
@@ -81,6 +80,13 @@ def status_for(exc: Exception) -> int:
     if isinstance(exc, OperationNotSupported):
         return 501
     return 400
+
+
+@bp.route("/.uploads/_/fs-upload.js")
+def script() -> Response:
+    """The browser client, ``fs-upload.js`` (``_`` is no storage name). A view rather than the
+    blueprint's static folder, which static publishing would copy with the app's own files."""
+    return send_from_directory(_ASSETS, "fs-upload.js", mimetype="text/javascript", max_age=3600)
 
 
 def _ticket(storage: str, token: str) -> tuple[BoundStorage, uploads.Ticket]:
