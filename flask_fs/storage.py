@@ -280,7 +280,7 @@ class Storage:
         ``size``/``sha256`` announce the exact size/SHA-256 that finalize checks. Raises
         UnauthorizedFileType for a name the storage refuses.
         """
-        from .uploads.views import presign
+        from .upload_views import presign
 
         options = {"max_size": max_size, "content_type": content_type, "expires": expires, "size": size}
         return presign(self._bound(), name_hint, sha256=sha256, **options)
@@ -291,7 +291,7 @@ class Storage:
         Raises UploadTokenInvalid (or Expired, Used), FileNotFound when nothing was uploaded, and the
         intake's errors after deleting the upload.
         """
-        from .uploads.views import finalize
+        from .upload_views import finalize
 
         return finalize(self._bound(), token)
 
@@ -341,7 +341,7 @@ def init_app(app: Flask, *storages: Storage) -> None:
 
         app.register_blueprint(bp, url_prefix=app.config["FS_PREFIX"])
     if "fs_uploads" not in app.blueprints:
-        from .uploads.views import bp as uploads_bp
+        from .upload_views import bp as uploads_bp
 
         app.register_blueprint(uploads_bp, url_prefix=app.config["FS_PREFIX"])
     for storage in storages:

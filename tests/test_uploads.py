@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 import flask_fs as fs
 from flask_fs import uploads
-from flask_fs.uploads.views import status_for
+from flask_fs.upload_views import status_for
 from tests.conftest import make_app
 
 PENDING = ".uploads/"

@@ -4,7 +4,7 @@ through the app's own views, and the app accepts it afterwards.
 1. :func:`presign` (``storage.presign_upload``) checks the name against the storage's policy and
    hands out a signed **token** naming the final name, the largest size, the type and a random
    *pending* name under ``UPLOAD_PREFIX``, with what the browser needs to send the bytes there: an
-   S3 presigned POST, or our own endpoint (:mod:`flask_fs.uploads.views`, plain PUT or tus 1.0).
+   S3 presigned POST, or our own endpoint (:mod:`flask_fs.upload_views`, plain PUT or tus 1.0).
 2. :func:`finalize` (``storage.finalize``) checks the token, that the pending object exists, its
    size (and SHA-256 when announced), its content by the intake's rules (extension, signature,
    image limits), then moves it to its final name. Whatever is refused is deleted.
@@ -96,11 +96,11 @@ class Ticket:
 
     @property
     def state(self) -> str:
-        """The object holding a tus upload's length and parts (see :mod:`flask_fs.uploads.views`)."""
+        """The object holding a tus upload's length and parts (see :mod:`flask_fs.upload_views`)."""
         return f"{self._base}.tus"
 
     def part_prefix(self) -> str:
-        """Where the tus parts of this upload are stored (see :mod:`flask_fs.uploads.views`)."""
+        """Where the tus parts of this upload are stored (see :mod:`flask_fs.upload_views`)."""
         return f"{self._base}.parts/"
 
 

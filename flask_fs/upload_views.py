@@ -27,10 +27,10 @@ from typing import IO, Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import ClientDisconnected
 
-from .. import uploads
-from ..backends import BaseBackend
-from ..bound import BoundStorage
-from ..errors import (
+from . import uploads
+from .backends import BaseBackend
+from .bound import BoundStorage
+from .errors import (
     FileNotFound,
     FileTooLarge,
     FSError,
@@ -39,11 +39,12 @@ from ..errors import (
     UploadTokenInvalid,
     UploadTokenUsed,
 )
-from ..streams import CHUNK_SIZE, LimitedReader, too_large
+from .streams import CHUNK_SIZE, LimitedReader, too_large
 
 #: Also gives templates the ``flask_fs/upload.html`` macros.
-bp = Blueprint("fs_uploads", __name__, template_folder="templates")
-_ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+_HERE = os.path.join(os.path.dirname(__file__), "uploads")
+bp = Blueprint("fs_uploads", __name__, template_folder=os.path.join(_HERE, "templates"))
+_ASSETS = os.path.join(_HERE, "assets")
 
 TUS_VERSION = "1.0.0"
 #: HTTP status for each refused token: forged or foreign 403, expired 410, already used 409.
