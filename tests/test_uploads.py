@@ -521,3 +521,64 @@ def test_a_1_gib_upload_to_the_app_endpoint_keeps_memory_flat(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+# -- the endpoint on other backends without presigning -------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["memory", "gridfs"])
+def test_endpoint_put_and_tus_on_backends_without_presign(tmp_path, backend, request):
+    settings = {"FS_BACKEND": backend}
+    if backend == "gridfs":
+        request.getfixturevalue("use_mongomock")
+        settings.update(FS_GRIDFS_MONGO_URL="mongodb://127.0.0.1:27017", FS_GRIDFS_MONGO_DB="direct")
+    app = make_app(tmp_path, SECRET_KEY="s3cret", **settings)
+    docs = fs.Storage("docs", fs.ALL)
+    fs.init_app(app, docs)
+    client = app.test_client()
+    with app.test_request_context():
+        whole = docs.presign_upload("whole.txt")
+        assert put(client, whole, b"in one request").status_code == 204
+        assert docs.finalize(whole["token"]) == "whole.txt"
+        resumed = docs.presign_upload("parts.txt")
+        url, tus = resumed["resumable"]["url"], {"Tus-Resumable": "1.0.0"}
+        patch = {**tus, "Content-Type": "application/offset+octet-stream"}
+        assert client.post(url, headers={**tus, "Upload-Length": "11"}).status_code == 201
+        assert client.patch(url, data=b"hello", headers={**patch, "Upload-Offset": "0"}).status_code == 204
+        assert client.head(url, headers=tus).headers["Upload-Offset"] == "5"
+        assert client.patch(url, data=b" world", headers={**patch, "Upload-Offset": "5"}).status_code == 204
+        assert docs.finalize(resumed["token"]) == "parts.txt"
+        assert docs.read("whole.txt") == b"in one request" and docs.read("parts.txt") == b"hello world"
+        assert stored(docs) == ["parts.txt", "whole.txt"]
+        assert all(name.endswith(".used") for name in pending(docs))
+
+
+# -- the gallery's routes: each refusal is a clear 4xx ---------------------------------------------------------
+
+
+def test_gallery_direct_upload_routes_answer_4xx(tmp_path, monkeypatch):
+    from examples.gallery.app import create_app, documents
+
+    app = create_app({"SECRET_KEY": "t", "FS_BACKEND": "local", "FS_ROOT": str(tmp_path / "fs"), "TESTING": True})
+    client = app.test_client()
+
+    def uploaded(name: str, body: bytes | None) -> str:
+        target = client.post("/uploads/presign/documents", json={"name": name, "size": 5}).get_json()
+        if body is not None:
+            assert client.put(target["url"], data=body, headers=target["headers"]).status_code == 204
+        return target["token"]
+
+    token = uploaded("notes.txt", b"hello")
+    assert client.post("/documents/direct", data={"tokens": token}).status_code == 303
+    assert client.post("/documents/direct", data={"tokens": token}).status_code == 409  # replay
+    assert client.post("/documents/direct", data={"tokens": token[:-3] + "xyz"}).status_code == 403
+    assert client.post("/documents/direct", data={"tokens": uploaded("never.txt", None)}).status_code == 404
+    other = client.post("/uploads/presign/photos", json={"name": "a.png", "size": 5}).get_json()["token"]
+    assert client.post("/documents/direct", data={"tokens": other}).status_code == 403  # another storage
+    late = uploaded("late.txt", b"later")
+    later = time.time() + 7200
+    monkeypatch.setattr(uploads.time, "time", lambda: later)
+    assert client.post("/documents/direct", data={"tokens": late}).status_code == 410
+    assert client.post("/uploads/presign/documents", json={"name": "x.exe", "size": 5}).status_code == 415
+    with app.app_context():
+        assert sorted(documents.list_files()) == ["notes.txt"]
