@@ -169,6 +169,29 @@ def test_replay_is_refused(local_app):
     assert docs.read("docs/a.txt") == b"one"
 
 
+def test_concurrent_finalizes_of_one_token_store_one_file(local_app):
+    app, _, docs = local_app
+    target = docs.presign_upload("race.txt")
+    put(app.test_client(), target, b"once")
+    results, start = [], threading.Barrier(8)
+
+    def finalize() -> None:
+        with app.test_request_context():
+            start.wait()
+            try:
+                results.append(docs.finalize(target["token"]))
+            except (fs.UploadTokenUsed, fs.FileNotFound) as error:  # lost the race: used, or already moved
+                results.append(type(error).__name__)
+
+    threads = [threading.Thread(target=finalize) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("docs/race.txt") == 1, results
+    assert stored(docs) == ["docs/race.txt"] and docs.read("docs/race.txt") == b"once"
+
+
 def test_expired_token_is_refused(local_app, monkeypatch):
     app, _, docs = local_app
     target = docs.presign_upload("a.txt", expires=60)
