@@ -10,8 +10,9 @@ every body to the backend in bounded memory, under the token's pending name:
   ``Upload-Offset``, ``PATCH`` (``application/offset+octet-stream``) appends from that offset. Each
   PATCH is kept as a part object (what arrived before a connection dropped is kept too), and the
   parts are joined into the pending object when the last byte arrives. PATCHes of one upload are
-  serialised within a process; run one upload's requests against one process (sticky sessions) or
-  accept that a concurrent PATCH answers 409 and the client asks the offset again.
+  serialised within a process. Across processes the upload's state is one object written whole,
+  so of two concurrent PATCHes at the same offset one is kept and the other's part is left for
+  ``flask fs clean``; its client finds the offset moved (409) and asks again.
 """
 
 from __future__ import annotations

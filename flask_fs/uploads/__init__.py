@@ -144,8 +144,10 @@ def presign(
     _check_extension(bound, basename)
     limits = [limit for limit in (max_size, bound.max_size) if limit is not None]
     limit = min(limits) if limits else None
-    if size is not None and (size < 0 or (limit is not None and size > limit)):
-        raise too_large(limit or 0, repr(bound.name)) if size >= 0 else ValueError("size must be >= 0")
+    if size is not None and size < 0:
+        raise ValueError(f"size must be a number of bytes, not {size}")
+    if size is not None and limit is not None and size > limit:
+        raise too_large(limit, repr(bound.name))
     guessed = mimetypes.guess_type(basename)[0]
     if content_type and guessed and content_type.split(";")[0].strip().lower() != guessed:
         raise UnauthorizedFileType(f"{basename!r} is {guessed}, not {content_type}")
