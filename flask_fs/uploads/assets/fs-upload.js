@@ -31,20 +31,14 @@ export class UploadError extends Error {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // One request with upload progress; resolves with the answer (any status), rejects on a network error.
-// `opaque`: a cross-origin answer without CORS headers (Swift's formpost) counts as sent once every byte went.
-function send(method, url, body, headers, onSent, { opaque = false } = {}) {
+function send(method, url, body, headers, onSent) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    let sentAll = false;
     xhr.open(method, url);
     for (const [name, value] of Object.entries(headers || {})) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => onSent && onSent(event.loaded);
-    xhr.upload.onload = () => { sentAll = true; };
     xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText, header: (n) => xhr.getResponseHeader(n) });
-    xhr.onerror = () => {
-      if (opaque && sentAll) resolve({ status: 0, text: "", header: () => null });
-      else reject(new UploadError(`network error during ${method} ${url}`));
-    };
+    xhr.onerror = () => reject(new UploadError(`network error during ${method} ${url}`));
     xhr.ontimeout = xhr.onerror;
     xhr.send(body);
   });
@@ -82,9 +76,7 @@ function single(target, file, report) {
     const form = new FormData();
     for (const [name, value] of Object.entries(target.fields || {})) form.append(name, value);
     form.append("file", file, target.file_name || file.name);
-    const crossOrigin = new URL(target.url, location.href).origin !== location.origin;
-    return send("POST", target.url, form, target.headers, report, { opaque: crossOrigin })
-      .then((answer) => check(answer, "upload"));
+    return send("POST", target.url, form, target.headers, report).then((answer) => check(answer, "upload"));
   }
   return send("PUT", target.url, file, target.headers, report).then((answer) => check(answer, "upload"));
 }
