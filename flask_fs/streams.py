@@ -163,6 +163,8 @@ def copy_stream(source: IO[bytes], target: IO[bytes]) -> int:
     return total
 
 
+
+
 class LimitedReader(io.RawIOBase):
     """Reads through ``stream`` and raises FileTooLarge once more than ``limit`` bytes came."""
 

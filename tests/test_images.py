@@ -104,7 +104,9 @@ def test_accepts_path_bytes_and_file_objects(tmp_path):
 
 
 def test_accepts_a_werkzeug_upload():
-    upload = FileStorage(io.BytesIO(encode(quadrants(), "JPEG")), filename="me.jpg", content_type="image/jpeg")
+    upload = FileStorage(
+        io.BytesIO(encode(quadrants(), "JPEG")), filename="me.jpg", content_type="image/jpeg"
+    )
 
     result = images.render_all(upload, [20], max_size=50)
 

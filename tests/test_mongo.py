@@ -465,6 +465,7 @@ def test_jpeg_stays_jpeg_with_jpg_names(app):
         assert stored_image(images, name).format == "JPEG"
 
 
+
 def test_content_contradicting_the_name_is_refused(app):
     picture = Picture()
     with pytest.raises(fs.ContentMismatch, match=r"wrong(-original)?\.png"):
