@@ -282,8 +282,10 @@ class Storage:
         """
         from .upload_views import presign
 
-        options = {"max_size": max_size, "content_type": content_type, "expires": expires, "size": size}
-        return presign(self._bound(), name_hint, sha256=sha256, **options)
+        return presign(
+            self._bound(), name_hint, max_size=max_size, content_type=content_type, expires=expires, size=size,
+            sha256=sha256,
+        )  # fmt: skip
 
     def finalize(self, token: str) -> str:
         """Check a direct upload (size, checksum, content) and move it to its final name, which is returned.
