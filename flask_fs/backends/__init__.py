@@ -234,6 +234,13 @@ class BaseBackend:
         """A URL granting temporary read access without credentials, for ``expires`` seconds."""
         raise OperationNotSupported(f"backend {type(self).__name__} cannot sign URLs")
 
+    def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any] | None:
+        """How a browser sends up to ``max_size`` bytes of ``content_type`` straight to ``filename``
+        for ``expires`` seconds: ``url``, ``method`` (``POST`` or ``PUT``), ``fields`` (form fields
+        before the file in a multipart POST) and ``headers``. None (this default): the app's own
+        upload endpoint receives the file (see :mod:`flask_fs.uploads`)."""
+        return None
+
     def open_served(self, filename: str) -> ServedFile:
         """The file opened for serving, with its size, type and validators (see :class:`ServedFile`).
 
