@@ -63,6 +63,7 @@ TRANSLATED_OPERATIONS: Mapping[str, int | None] = {
     "exists": 0, "open_read": 0, "save": 1, "delete": 0, "list_files": None, "metadata": 0,
     "open": 0, "read": 0, "write": 0, "read_chunks": 0, "copy": 0, "move": 0, "path": 0, "signed_url": 0,
     "open_served": 0, "list_metadata": None, "check": None, "clean_stale": None,
+    "presign_upload": 0, "presign_parts": 0, "complete_parts": 0,
 }  # fmt: skip
 
 

@@ -514,10 +514,9 @@ class S3Backend(BaseBackend):
         if self.config.get("acl"):
             fields["acl"] = self.config["acl"]
         conditions: list[Any] = [["content-length-range", 0, max_size], *({k: v} for k, v in fields.items())]
-        with self._errors(filename):
-            post = self.client.generate_presigned_post(
-                self.bucket, self._key(filename), Fields=fields, Conditions=conditions, ExpiresIn=expires
-            )
+        post = self.client.generate_presigned_post(
+            self.bucket, self._key(filename), Fields=fields, Conditions=conditions, ExpiresIn=expires
+        )
         return {"url": post["url"], "method": "POST", "fields": post["fields"], "headers": {}}
 
     def presign_parts(
@@ -528,40 +527,36 @@ class S3Backend(BaseBackend):
         signed for its exact length. The upload is found again by its key, so asking twice resumes."""
         s3, key = self._ready(), self._key(filename)
         count = max(1, -(-size // part_size))
-        with self._errors(filename):
-            upload_id = (
-                self._multipart_id(key)
-                or s3.create_multipart_upload(
-                    Bucket=self.bucket, Key=key, **self._object_args(filename, {"Content-Type": content_type})
-                )["UploadId"]
-            )
-            stored = {part["PartNumber"]: part["Size"] for part in self._parts(key, upload_id)}
-            done, urls = {}, {}
-            for number in range(1, count + 1):
-                length = min(part_size, size - (number - 1) * part_size)
-                if stored.get(number) == length:  # a part of another length is sent again
-                    done[number] = length
-                    continue
-                params = {
-                    "Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number,
-                    "ContentLength": length,
-                }  # fmt: skip
-                urls[number] = s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
+        upload_id = (
+            self._multipart_id(key)
+            or s3.create_multipart_upload(
+                Bucket=self.bucket, Key=key, **self._object_args(filename, {"Content-Type": content_type})
+            )["UploadId"]
+        )
+        stored = {part["PartNumber"]: part["Size"] for part in self._parts(key, upload_id)}
+        done, urls = {}, {}
+        for number in range(1, count + 1):
+            length = min(part_size, size - (number - 1) * part_size)
+            if stored.get(number) == length:  # a part of another length is sent again
+                done[number] = length
+                continue
+            params = {
+                "Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number,
+                "ContentLength": length,
+            }  # fmt: skip
+            urls[number] = s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
         return {"part_size": part_size, "parts": done, "urls": urls}
 
     def complete_parts(self, filename: str) -> bool:
         """Complete the multipart upload to ``filename`` with the parts stored; False if there is none."""
         s3, key = self._ready(), self._key(filename)
-        with self._errors(filename):
-            upload_id = self._multipart_id(key)
-            if upload_id is None:
-                return False
-            parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self._parts(key, upload_id)]
-            if not parts:
-                return False
-            s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
+        upload_id = self._multipart_id(key)
+        if upload_id is None:
+            return False
+        parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self._parts(key, upload_id)]
+        if not parts:
+            return False
+        s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         return True
 
     def _multipart_id(self, key: str) -> str | None:
