@@ -16,7 +16,11 @@ from .errors import (
     InvalidImage,
     OperationNotSupported,
     UnauthorizedFileType,
+    UploadIncomplete,
     UploadNotAllowed,
+    UploadTokenExpired,
+    UploadTokenInvalid,
+    UploadTokenUsed,
 )
 from .files import (
     ALL,
@@ -65,7 +69,11 @@ __all__ = [
     "OperationNotSupported",
     "Storage",
     "UnauthorizedFileType",
+    "UploadIncomplete",
     "UploadNotAllowed",
+    "UploadTokenExpired",
+    "UploadTokenInvalid",
+    "UploadTokenUsed",
     "by_name",
     "close",
     "init_app",

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import IO, Any, Protocol
 from urllib.parse import quote
 
-from . import intake, names, signals
+from . import intake, names, signals, uploads
 from .backends import BaseBackend, available_backends, deferred_setup, load_backend, settings_anywhere
 from .backends.legacy import adapt
 from .config import STORAGE_SETTINGS, Config, global_setting, join_url, resolve, storage_settings, unknown_keys
@@ -273,8 +273,9 @@ class BoundStorage:
         return self.backend.read_chunks(names.clean(filename), chunk_size, start, end)
 
     def list_files(self) -> Iterator[str]:
-        """Yield the name of every file in the storage."""
-        return self.backend.list_files()
+        """Yield the name of every file in the storage (not the direct uploads waiting in ``UPLOAD_PREFIX``)."""
+        pending = uploads.pending_prefix(self.config)
+        return (name for name in self.backend.list_files() if not name.startswith(pending))
 
     def metadata(self, filename: str) -> dict[str, Any]:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""

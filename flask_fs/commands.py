@@ -7,6 +7,7 @@ import sys
 import click
 from flask import current_app
 
+from . import uploads
 from .cli import with_app
 from .config import STORAGE_SETTINGS, Setting, Size, format_size
 from .errors import FSError
@@ -94,9 +95,10 @@ def check_command(names: tuple[str, ...]) -> None:
 )  # fmt: skip
 @with_app
 def clean_command(names: tuple[str, ...], hours: float) -> None:
-    """Remove what interrupted uploads left in each storage (default: all)."""
+    """Remove what interrupted uploads left in each storage (default: all), and the direct uploads
+    never finalized (their grace is at least the storage's ``UPLOAD_EXPIRES``)."""
     for storage in selected(names):
-        removed = storage.backend.clean_stale(hours * 3600)
+        removed = storage.backend.clean_stale(hours * 3600) + uploads.sweep(storage.bind(), hours * 3600)
         for item in removed:
             click.echo(f"{storage.name}: removed {item}")
         click.echo(f"{storage.name} ({storage.config.get('backend')}): {len(removed)} removed")

@@ -307,6 +307,27 @@ STORAGE_SETTINGS: tuple[Setting, ...] = (
         doc="Most pixels an image field accepts (a field's ``max_pixels=`` wins); larger images raise "
         ":class:`~flask_fs.errors.ImageTooLarge`.",
     ),
+    Setting(
+        "upload_expires",
+        int,
+        shown_default="``3600``",
+        doc="Lifetime of a direct-upload token (:meth:`~flask_fs.Storage.presign_upload`), in seconds: the "
+        "upload and its ``finalize`` must happen within it.",
+    ),
+    Setting(
+        "upload_prefix",
+        str,
+        shown_default='``".uploads"``',
+        doc="Folder of the storage where direct uploads wait until ``finalize`` moves them to their name "
+        "(``flask fs clean`` sweeps what is left there).",
+    ),
+    Setting(
+        "upload_secret",
+        str,
+        secret=True,
+        shown_default="the app's ``SECRET_KEY``",
+        doc="Key signing direct-upload tokens.",
+    ),
 )
 
 #: Global settings read by ``init_app`` under these names only (``FS_URL`` is also the last layer of ``url``).

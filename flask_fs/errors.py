@@ -57,3 +57,19 @@ class InvalidImage(ImageError):
 
 class ImageTooLarge(ImageError):
     """The image has more pixels than allowed (a possible decompression bomb)."""
+
+
+class UploadTokenInvalid(FSError):
+    """A direct-upload token is forged, damaged, or was issued for another storage or app."""
+
+
+class UploadTokenExpired(UploadTokenInvalid):
+    """A direct-upload token is past its ``UPLOAD_EXPIRES`` lifetime."""
+
+
+class UploadTokenUsed(UploadTokenInvalid):
+    """A direct-upload token was already finalized: each token stores at most one file."""
+
+
+class UploadIncomplete(UploadNotAllowed):
+    """A direct upload's stored bytes are not the size or checksum its token announced."""

@@ -30,7 +30,7 @@ from .errors import ContentMismatch, UnauthorizedFileType
 from .files import extension
 from .streams import LimitedReader, peek
 
-__all__ = ["Policy", "Upload", "accept", "content_matches", "sniff", "unwrap"]
+__all__ = ["Policy", "Upload", "accept", "check_head", "content_matches", "sniff", "unwrap"]
 
 #: How many leading bytes the content check reads (every signature puremagic knows fits in it).
 SNIFF_SIZE = 8192
@@ -94,13 +94,18 @@ def accept(source: Any, filename: str | None, folder: str | None, policy: Policy
     unwrapped = stream
     if policy.check_content:
         head, stream = peek(stream, SNIFF_SIZE)
-        if not content_matches(head, basename):
-            found = ", ".join(sorted({mime for _, mime in sniff(head) if mime})) or "unrecognised data"
-            raise ContentMismatch(f"the content of {basename!r} is not what its extension says (found: {found})")
+        check_head(head, basename)
     if policy.max_size is not None:
         stream = LimitedReader(stream, policy.max_size, repr(policy.storage))
     original = source if stream is unwrapped and hasattr(source, "read") else None
     return Upload(stream, name, original)
+
+
+def check_head(head: bytes, basename: str) -> None:
+    """Raise ContentMismatch unless content starting with ``head`` may be stored as ``basename``."""
+    if not content_matches(head, basename):
+        found = ", ".join(sorted({mime for _, mime in sniff(head) if mime})) or "unrecognised data"
+        raise ContentMismatch(f"the content of {basename!r} is not what its extension says (found: {found})")
 
 
 def sniff(head: bytes) -> list[tuple[str, str]]:

@@ -306,6 +306,40 @@ class Storage:
         """Raise an FSError unless the backend's server is reachable with the configured credentials."""
         self._bound().check()
 
+    def presign_upload(
+        self,
+        name_hint: str,
+        max_size: int | None = None,
+        content_type: str | None = None,
+        expires: int | None = None,
+        *,
+        size: int | None = None,
+        sha256: str | None = None,
+    ) -> dict[str, Any]:
+        """What a browser needs to upload a file straight to the backend (see :mod:`flask_fs.uploads`).
+
+        A mapping with ``url``, ``method`` (``POST`` or ``PUT``), ``fields`` (form fields before the
+        file), ``headers``, ``filename`` (the intended name) and ``token`` (for :meth:`finalize`).
+        ``size``/``sha256`` announce the exact size/SHA-256 that finalize checks. Raises
+        UnauthorizedFileType for a name the storage refuses.
+        """
+        from .upload_views import presign
+
+        return presign(
+            self._bound(), name_hint, max_size=max_size, content_type=content_type, expires=expires, size=size,
+            sha256=sha256,
+        )  # fmt: skip
+
+    def finalize(self, token: str) -> str:
+        """Check a direct upload (size, checksum, content) and move it to its final name, which is returned.
+
+        Raises UploadTokenInvalid (or Expired, Used), FileNotFound when nothing was uploaded, and the
+        intake's errors after deleting the upload.
+        """
+        from .upload_views import finalize
+
+        return finalize(self._bound(), token)
+
 
 def _current_app() -> Flask:
     try:
@@ -368,6 +402,10 @@ def init_app(app: Flask, *storages: Storage) -> None:
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=app.config["FS_PREFIX"])
+    if "fs_uploads" not in app.blueprints:
+        from .upload_views import bp as uploads_bp
+
+        app.register_blueprint(uploads_bp, url_prefix=app.config["FS_PREFIX"])
     for storage in storages:
         fs_state.storages[storage.name] = storage
         storage.configure(app)

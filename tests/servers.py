@@ -60,7 +60,7 @@ swift_dir = {etc}
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl s3api tempauth
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl formpost s3api tempauth
     copy slo dlo symlink proxy-logging proxy-server
 
 [app:proxy-server]
@@ -92,6 +92,7 @@ min_segment_size = 1
         ("listing_formats", "listing_formats"),
         ("bulk", "bulk"),
         ("tempurl", "tempurl"),
+        ("formpost", "formpost"),
         ("copy", "copy"),
         ("dlo", "dlo"),
         ("symlink", "symlink"),

@@ -48,6 +48,11 @@ assets = fs.Storage("assets", fs.ALL, overwrite=True)  # where the static files 
 #: error's own text helps (it names the type or the limit) or is noise (a decoder's complaint).
 MESSAGES: list[tuple[type[Exception], int, str, bool]] = [
     (fs.UnauthorizedFileType, 415, "this type of file is not accepted here", True),
+    (fs.ContentMismatch, 415, "this file is not what its name says", True),
+    (fs.UploadIncomplete, 400, "this upload did not arrive whole; please send it again", False),
+    (fs.UploadTokenUsed, 409, "this upload was already saved", False),
+    (fs.UploadTokenExpired, 410, "this upload took too long; please send it again", False),
+    (fs.UploadTokenInvalid, 403, "this upload is not valid here", False),
     (fs.FileTooLarge, 413, "this file is too large", True),
     (fs.ImageTooLarge, 413, "this image has too many pixels", False),
     (fs.ImageError, 422, "this file is not an image we can read, or it is damaged", False),
@@ -198,7 +203,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         FS_PREFIX="/fs",  # stored files are served under /fs/<storage>/... unless a storage has a URL
         MAX_CONTENT_LENGTH=64 * MiB,  # a whole request, several files
         IMAGES_FS_MAX_SIZE=16 * MiB,  # one image
-        DOCUMENTS_FS_MAX_SIZE=16 * MiB,
+        DOCUMENTS_FS_MAX_SIZE=2048 * MiB,  # large documents go straight to the storage (form uploads: 64 MiB)
         MONGO_URL=None,
         RECORDS="mongo",  # or "sql"
         DATABASE_URL=None,  # for RECORDS="sql"; default: a SQLite file in the instance folder
@@ -243,19 +248,57 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def upload_documents() -> Any:
         return save_uploads(request.files.getlist("documents"), documents.save)
 
+    # Direct uploads: the browser asks for a token, sends the bytes to the storage itself (or to
+    # flask_fs's upload endpoint), then posts the tokens here; finalize checks and names each file.
+    direct = {"photos": images, "documents": documents}
+
+    @app.post("/uploads/presign/<kind>")
+    def presign(kind: str) -> Any:
+        storage = direct.get(kind) or abort(404)
+        asked = request.get_json(silent=True) or {}
+        size = asked.get("size")
+        try:
+            return storage.presign_upload(str(asked.get("name") or ""), size=size if isinstance(size, int) else None)
+        except fs.FSError as error:
+            status, message = explain(error)
+            return {"error": message}, status
+
+    @app.post("/photos/direct")
+    def finalize_photos() -> Any:
+        return finalize_uploads(request.form.getlist("tokens"), adopt_photo)
+
+    @app.post("/documents/direct")
+    def finalize_documents() -> Any:
+        return finalize_uploads(request.form.getlist("tokens"), documents.finalize)
+
+    def adopt_photo(token: str) -> str:
+        """A finalized image becomes a photo record: its renditions are made from the stored file."""
+        name = images.finalize(token)
+        try:
+            with images.open(name, "rb") as stored:
+                return records.add(FileStorage(stored, filename=os.path.basename(name)))
+        finally:
+            images.delete(name)
+
+    def finalize_uploads(tokens: list[str], finalize: Callable[[str], str]) -> Any:
+        return save_all(tokens, finalize, lambda token: "")
+
     def save_uploads(uploads: list[FileStorage], save: Callable[[FileStorage], str]) -> Any:
-        """Save each upload; on any failure show the page with the messages and the worst status."""
-        uploads = [upload for upload in uploads if upload.filename]
-        if not uploads:
+        return save_all([upload for upload in uploads if upload.filename], save, lambda upload: upload.filename)
+
+    def save_all(items: list[Any], save: Callable[[Any], str], name_of: Callable[[Any], str]) -> Any:
+        """Save each item; on any failure show the page with the messages and the worst status."""
+        if not items:
             return show_index("Choose at least one file first.", 400)
         statuses = []
-        for upload in uploads:
+        for item in items:
             try:
-                flash(f"Saved {save(upload)}.", "ok")
+                flash(f"Saved {save(item)}.", "ok")
             except fs.FSError as error:
                 status, message = explain(error)
-                app.logger.info("upload of %r refused: %s", upload.filename, error)
-                flash(f"{upload.filename}: {message}.", "error")
+                name = name_of(item)
+                app.logger.info("upload %s refused: %s", name or "(direct)", error)
+                flash(f"{name}: {message}." if name else f"{message[0].upper() + message[1:]}.", "error")
                 statuses.append(status)
         if statuses:
             return show_index(None, max(statuses))

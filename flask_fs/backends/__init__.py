@@ -63,6 +63,7 @@ TRANSLATED_OPERATIONS: Mapping[str, int | None] = {
     "exists": 0, "open_read": 0, "save": 1, "delete": 0, "list_files": None, "metadata": 0,
     "open": 0, "read": 0, "write": 0, "read_chunks": 0, "copy": 0, "move": 0, "path": 0, "signed_url": 0,
     "open_served": 0, "list_metadata": None, "check": None, "clean_stale": None,
+    "presign_upload": 0, "presign_parts": 0, "complete_parts": 0,
 }  # fmt: skip
 
 
@@ -233,6 +234,13 @@ class BaseBackend:
     def signed_url(self, filename: str, expires: int) -> str:
         """A URL granting temporary read access without credentials, for ``expires`` seconds."""
         raise OperationNotSupported(f"backend {type(self).__name__} cannot sign URLs")
+
+    def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any] | None:
+        """How a browser sends up to ``max_size`` bytes of ``content_type`` straight to ``filename``
+        for ``expires`` seconds: ``url``, ``method`` (``POST`` or ``PUT``), ``fields`` (form fields
+        before the file in a multipart POST) and ``headers``. None (this default): the app's own
+        upload endpoint receives the file (see :mod:`flask_fs.uploads`)."""
+        return None
 
     def open_served(self, filename: str) -> ServedFile:
         """The file opened for serving, with its size, type and validators (see :class:`ServedFile`).

@@ -508,6 +508,70 @@ class S3Backend(BaseBackend):
         params = {"Bucket": self.bucket, "Key": self._key(filename)}
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
+    def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any]:
+        """A presigned POST: S3 itself refuses a body outside ``0..max_size`` or of another type."""
+        fields: dict[str, Any] = {"Content-Type": content_type}
+        if self.config.get("acl"):
+            fields["acl"] = self.config["acl"]
+        conditions: list[Any] = [["content-length-range", 0, max_size], *({k: v} for k, v in fields.items())]
+        post = self.client.generate_presigned_post(
+            self.bucket, self._key(filename), Fields=fields, Conditions=conditions, ExpiresIn=expires
+        )
+        return {"url": post["url"], "method": "POST", "fields": post["fields"], "headers": {}}
+
+    def presign_parts(
+        self, filename: str, size: int, part_size: int, content_type: str, expires: int
+    ) -> dict[str, Any]:
+        """A resumable multipart upload of ``size`` bytes to ``filename``: the parts already stored
+        (``{number: size}``) and a presigned PUT for each missing one (``{number: url}``), each
+        signed for its exact length. The upload is found again by its key, so asking twice resumes."""
+        s3, key = self._ready(), self._key(filename)
+        count = max(1, -(-size // part_size))
+        upload_id = (
+            self._multipart_id(key)
+            or s3.create_multipart_upload(
+                Bucket=self.bucket, Key=key, **self._object_args(filename, {"Content-Type": content_type})
+            )["UploadId"]
+        )
+        stored = {part["PartNumber"]: part["Size"] for part in self._parts(key, upload_id)}
+        done, urls = {}, {}
+        for number in range(1, count + 1):
+            length = min(part_size, size - (number - 1) * part_size)
+            if stored.get(number) == length:  # a part of another length is sent again
+                done[number] = length
+                continue
+            params = {
+                "Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number,
+                "ContentLength": length,
+            }  # fmt: skip
+            urls[number] = s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
+        return {"part_size": part_size, "parts": done, "urls": urls}
+
+    def complete_parts(self, filename: str) -> bool:
+        """Complete the multipart upload to ``filename`` with the parts stored; False if there is none."""
+        s3, key = self._ready(), self._key(filename)
+        upload_id = self._multipart_id(key)
+        if upload_id is None:
+            return False
+        parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self._parts(key, upload_id)]
+        if not parts:
+            return False
+        s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        return True
+
+    def _multipart_id(self, key: str) -> str | None:
+        """The id of the multipart upload in progress to ``key``, if any."""
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=key):
+            for upload in page.get("Uploads", ()):
+                if upload["Key"] == key:
+                    return upload["UploadId"]
+        return None
+
+    def _parts(self, key: str, upload_id: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+            yield from page.get("Parts", ())
+
     def clean_stale(self, grace: float) -> list[str]:
         """Abort the multipart uploads under this storage's prefix started over ``grace`` seconds ago:
         a process killed mid-upload leaves them, and their parts are billed until aborted."""

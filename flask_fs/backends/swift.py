@@ -23,12 +23,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import http.client
 import importlib.util
 import io
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
@@ -427,6 +429,28 @@ class SwiftBackend(BaseBackend):
         signed = generate_temp_url(f"{unquote(parts.path)}/{self.container}/{filename}", int(expires), key, "GET")
         path, _, query = signed.partition("?")
         return urlunsplit((parts.scheme, parts.netloc, quote(path), query, ""))
+
+    def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any] | None:
+        """A FormPOST (``formpost`` middleware) of one file into ``filename``'s folder, signed with the
+        ``tempurl_key``: the form's file must be named as ``filename``'s last segment. Without the key,
+        None (the app's endpoint receives the upload)."""
+        key = self.config.get("tempurl_key")
+        if not key:
+            return None
+        self._ensure(self.container)
+        storage_url = self.connection().url or self._call("get_auth")[0]
+        parts = urlsplit(storage_url)
+        folder = filename.rpartition("/")[0]
+        path = f"{unquote(parts.path)}/{self.container}/{folder + '/' if folder else ''}"
+        deadline = int(time.time() + expires)
+        signed = f"{path}\n\n{max_size}\n1\n{deadline}"
+        signature = hmac.new(key.encode(), signed.encode(), hashlib.sha256).hexdigest()
+        fields = {
+            "max_file_size": str(max_size), "max_file_count": "1", "expires": str(deadline),
+            "signature": signature, "content-type": content_type,
+        }  # fmt: skip
+        url = urlunsplit((parts.scheme, parts.netloc, quote(path), "", ""))
+        return {"url": url, "method": "POST", "fields": fields, "headers": {}}
 
     def check(self) -> None:
         """Authenticate and reach the account and container (a container not created yet is fine)."""
