@@ -117,7 +117,8 @@ class BoundStorage:
 
     def url_of(self, filename: str, external: bool) -> str:
         configured = self.config.get("url")
-        if configured:
+        pending = getattr(self.backend, "pending", None)  # waiting for promotion: only the app can serve it
+        if configured and not (self._view_url is not None and pending is not None and pending(filename)):
             return join_url(configured) + quote(filename, safe="/")
         if self._view_url is None:
             raise ConfigurationError(
@@ -141,9 +142,15 @@ class BoundStorage:
         rename: bool | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        background: bool = False,
     ) -> str:
-        """Accept an upload through the intake (name, extension, size, content) and store it; return its name."""
+        """Accept an upload through the intake (name, extension, size, content) and store it; return its name.
+
+        With ``background``, the upload goes to the fast cache of :mod:`flask_fs.jobs` and a job moves
+        it to this storage; it is readable under the returned name meanwhile.
+        """
         declaration = self.declaration
+        saver = self._background_saver() if background else self.backend
         folder = prefix if prefix is not None else declaration.upload_to
         if folder is not None and callable(folder):
             folder = folder()
@@ -154,21 +161,32 @@ class BoundStorage:
             upload = intake.accept(file_or_wfs, filename, folder, self.policy())
             with signals.observed(declaration, "save", upload.filename, signals.file_saved) as event:
                 if overwrite or not rename:
-                    self.backend.save(upload.stream, upload.filename, overwrite=overwrite, **extra)
+                    saver.save(upload.stream, upload.filename, overwrite=overwrite, **extra)
                 else:
-                    event["filename"] = self._save_renaming(upload.stream, upload.filename, **extra)
+                    event["filename"] = self._save_renaming(upload.stream, upload.filename, saver, **extra)
         return event["filename"]
 
-    def _save_renaming(self, stream: IO[bytes], filename: str, **extra: Any) -> str:
+    def _background_saver(self) -> Any:
+        """Where background saves write: the promotion cache that :mod:`flask_fs.jobs` put in front."""
+        saver = getattr(self.backend, "background", None)
+        if saver is None:
+            raise ConfigurationError(
+                f"storage {self.name!r}: save(..., background=True) needs background jobs: "
+                "call flask_fs.jobs.init_app(app) after flask_fs.init_app"
+            )
+        return saver
+
+    def _save_renaming(self, stream: IO[bytes], filename: str, saver: Any = None, **extra: Any) -> str:
         """Save under ``filename`` or the first free name after it, never replacing a file."""
+        saver = self.backend if saver is None else saver
         if not stream.seekable():  # a retry must send the same bytes again: keep them in a spool
             with spooled(stream) as spool:
-                return self._save_renaming(spool, filename, **extra)
+                return self._save_renaming(spool, filename, saver, **extra)
         start = stream.tell()
         folder, basename = posixpath.split(filename)
         for _ in range(MAX_RENAME_ATTEMPTS):
             try:
-                self.backend.save(stream, filename, overwrite=False, **extra)
+                saver.save(stream, filename, overwrite=False, **extra)
                 return filename
             except FileExists:
                 stream.seek(start)

@@ -1,0 +1,267 @@
+"""Backends made of two backends: a mirror (migrations without downtime) and a promotion cache.
+
+:class:`MirrorBackend` writes to a primary and a secondary backend and reads from the primary,
+falling back to the secondary for files not copied yet. :class:`PromotedBackend` keeps the uploads
+saved in the background in a fast cache until a job moves them to the target, and reads them from
+there meanwhile, so a file is readable (and served) from the moment ``save`` returns.
+
+Both answer for the backend they wrap: its settings, and its own attributes (``root``, ``bucket``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, BinaryIO, TypeVar
+
+from ..errors import FileExists, FileNotFound
+from ..serving import ServedFile
+from ..streams import CHUNK_SIZE
+from . import BaseBackend
+
+__all__ = ["MirrorBackend", "PromotedBackend"]
+
+T = TypeVar("T")
+
+
+class _Layered(BaseBackend):
+    """A backend in front of ``main``: unknown attributes are ``main``'s."""
+
+    declares_settings = True
+
+    def __init__(self, main: BaseBackend) -> None:  # no super().__init__: the settings are main's, resolved
+        self.main = main
+        self.name = main.name
+        self.config = main.config
+        self.keeps_headers = main.keeps_headers
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "main":  # not set yet (unpickling): do not recurse
+            raise AttributeError(name)
+        return getattr(self.main, name)
+
+    def _first(self, backends: tuple[BaseBackend, ...], operation: Callable[[BaseBackend], T], filename: str) -> T:
+        """``operation`` on the first backend that has the file; FileNotFound from the last one."""
+        for backend in backends[:-1]:
+            try:
+                return operation(backend)
+            except FileNotFound:
+                continue
+        return operation(backends[-1])
+
+    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
+        raise NotImplementedError
+
+    # -- reading, from the first backend that has the file ---------------------------------------
+
+    def exists(self, filename: str) -> bool:
+        return any(backend.exists(filename) for backend in self._read_order(filename))
+
+    def open_read(self, filename: str) -> BinaryIO:
+        return self._first(self._read_order(filename), lambda b: b.open_read(filename), filename)
+
+    def read(self, filename: str) -> bytes:
+        return self._first(self._read_order(filename), lambda b: b.read(filename), filename)
+
+    def read_chunks(
+        self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        order = self._read_order(filename)
+        if len(order) == 1:
+            return order[0].read_chunks(filename, chunk_size, start, end)
+        return BaseBackend.read_chunks(self, filename, chunk_size, start, end)  # through open_read's fallback
+
+    def metadata(self, filename: str) -> dict[str, Any]:
+        return self._first(self._read_order(filename), lambda b: b.metadata(filename), filename)
+
+    def open_served(self, filename: str) -> ServedFile:
+        return self._first(self._read_order(filename), lambda b: b.open_served(filename), filename)
+
+    def path(self, filename: str) -> str:
+        return self._first(self._read_order(filename), lambda b: _existing_path(b, filename), filename)
+
+    def signed_url(self, filename: str, expires: int) -> str:
+        return self.main.signed_url(filename, expires)
+
+    def list_metadata(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self.main.list_metadata()
+
+    def check(self) -> None:
+        self.main.check()
+
+    def clean_stale(self, grace: float) -> list[str]:
+        return self.main.clean_stale(grace)
+
+    def close(self) -> None:
+        for backend in self._all():
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+
+    def _all(self) -> tuple[BaseBackend, ...]:
+        raise NotImplementedError
+
+
+def _existing_path(backend: BaseBackend, filename: str) -> str:
+    path = backend.path(filename)
+    if not backend.exists(filename):
+        raise FileNotFound(f"no file named {filename!r}")
+    return path
+
+
+class MirrorBackend(_Layered):
+    """Writes go to ``primary`` then ``secondary``; reads come from ``primary``, else ``secondary``.
+
+    Used while moving a storage to a new backend: point the app at the mirror, copy the files with
+    ``flask fs migrate``, then switch to the new backend alone.
+    """
+
+    def __init__(self, primary: BaseBackend, secondary: BaseBackend) -> None:
+        super().__init__(primary)
+        self.secondary = secondary
+
+    def __repr__(self) -> str:
+        return f"<MirrorBackend {self.main!r} -> {self.secondary!r}>"
+
+    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
+        return (self.main, self.secondary)
+
+    def _all(self) -> tuple[BaseBackend, ...]:
+        return (self.main, self.secondary)
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        extra = {"headers": headers} if headers else {}
+        self.main.save(file_or_wfs, filename, overwrite=overwrite, **extra)
+        with self.main.open_read(filename) as stored:  # the bytes as stored, streamed: no second copy in memory
+            self.secondary.save(stored, filename, overwrite=True, **extra)
+
+    def delete(self, filename: str) -> None:
+        self.main.delete(filename)
+        self.secondary.delete(filename)
+
+    def list_files(self) -> Iterator[str]:
+        seen = set()
+        for name in self.main.list_files():
+            seen.add(name)
+            yield name
+        for name in self.secondary.list_files():
+            if name not in seen:
+                yield name
+
+
+class PromotedBackend(_Layered):
+    """``target``, plus the files saved in the background that wait in ``cache`` for their promotion.
+
+    ``pending(name)`` tells whether a job still holds ``name`` in the cache; ``promote(name, headers)``
+    records and hands out that job. Reads of a pending name try the cache, then the target (the job
+    writes the target before it removes the cached copy, so one of them always has the file).
+    """
+
+    def __init__(
+        self,
+        target: BaseBackend,
+        cache: BaseBackend,
+        pending: Callable[[str], bool],
+        promote: Callable[[str, Mapping[str, str] | None], Any],
+    ) -> None:
+        super().__init__(target)
+        self.cache = cache
+        self.pending = pending
+        self._promote = promote
+
+    def __repr__(self) -> str:
+        return f"<PromotedBackend {self.main!r} via {self.cache!r}>"
+
+    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
+        return (self.cache, self.main) if self.pending(filename) else (self.main,)
+
+    def _all(self) -> tuple[BaseBackend, ...]:
+        return (self.main, self.cache)
+
+    @property
+    def background(self) -> _BackgroundSaver:
+        """What ``save(..., background=True)`` writes through (see :class:`_BackgroundSaver`)."""
+        return _BackgroundSaver(self)
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        extra = {"headers": headers} if headers else {}
+        self.main.save(file_or_wfs, filename, overwrite=overwrite, **extra)
+        if self.pending(filename):  # a newer synchronous save wins over the cached upload
+            self.cache.delete(filename)
+
+    def delete(self, filename: str) -> None:
+        self.cache.delete(filename)
+        self.main.delete(filename)
+
+    def copy(self, source: str, target: str, overwrite: bool = False) -> None:
+        if self.pending(source):
+            BaseBackend.copy(self, source, target, overwrite=overwrite)
+        else:
+            self.main.copy(source, target, overwrite=overwrite)
+
+    def move(self, source: str, target: str, overwrite: bool = False) -> None:
+        if self.pending(source):
+            BaseBackend.move(self, source, target, overwrite=overwrite)
+        else:
+            self.main.move(source, target, overwrite=overwrite)
+
+    def list_files(self) -> Iterator[str]:
+        waiting = {name for name in self.cache.list_files() if self.pending(name)}
+        for name in self.main.list_files():
+            if name not in waiting:
+                yield name
+        yield from sorted(waiting)
+
+    def save_later(
+        self, stream: IO[bytes], filename: str, overwrite: bool = False, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Store the upload in the cache and hand out its promotion; FileExists if the name is taken."""
+        if not overwrite and self.main.exists(filename):
+            raise FileExists(f"{filename!r} already exists")
+        self.cache.save(stream, filename, overwrite=overwrite)
+        self._promote(filename, dict(headers) if headers else None)
+
+    def promote(self, filename: str, headers: Mapping[str, str] | None = None) -> None:
+        """Move ``filename`` from the cache to the target (idempotent: nothing to do once it is there).
+
+        The target's save is atomic (no partial object under the final name); the cached copy is
+        removed only after it.
+        """
+        extra = {"headers": headers} if headers else {}
+        try:
+            stream = self.cache.open_read(filename)
+        except FileNotFound:
+            return  # promoted already, or deleted since: either way nothing is left to move
+        with stream:
+            self.main.save(stream, filename, overwrite=True, **extra)
+        self.cache.delete(filename)
+
+
+class _BackgroundSaver:
+    """The ``save`` that ``BoundStorage.save(..., background=True)`` calls: into the cache, promoted later."""
+
+    def __init__(self, backend: PromotedBackend) -> None:
+        self.backend = backend
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.backend.save_later(file_or_wfs, filename, overwrite, headers)
