@@ -41,9 +41,11 @@ def create_app() -> Flask:
 
 
 if __name__ == "__main__":  # python -m tests.jobs_app NAME...: save each NAME in the background, then wait
+    # (each is FLASK_FS_TEST_SIZE bytes of "x" followed by its name)
     application = create_app()
     with application.app_context():
+        size = int(os.environ.get("FLASK_FS_TEST_SIZE", "1024"))
         for name in sys.argv[1:]:
-            files.save(b"x" * 1024 * 1024 + name.encode(), name, background=True)
+            files.save(b"x" * size + name.encode(), name, background=True)
         print("SAVED", flush=True)
         jobs.jobs_of().wait(600)

@@ -54,7 +54,7 @@ class _Layered(BaseBackend):
     # -- reading, from the first backend that has the file ---------------------------------------
 
     def exists(self, filename: str) -> bool:
-        return any(backend.exists(filename) for backend in self._read_order(filename))
+        return any(backend.exists(filename) for backend in self._read_order(filename))  # stops at the first yes
 
     def open_read(self, filename: str) -> BinaryIO:
         return self._first(self._read_order(filename), lambda b: b.open_read(filename), filename)
@@ -123,7 +123,9 @@ class MirrorBackend(_Layered):
         return f"<MirrorBackend {self.main!r} -> {self.secondary!r}>"
 
     def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
-        return (self.main, self.secondary)
+        # The primary again last: a migration may copy the file there and delete it from the
+        # secondary between the first two reads.
+        return (self.main, self.secondary, self.main)
 
     def _all(self) -> tuple[BaseBackend, ...]:
         return (self.main, self.secondary)

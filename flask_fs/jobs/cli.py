@@ -13,7 +13,7 @@ import click
 from ..cli import with_app
 from ..storage import by_name
 from . import ext
-from .ext import jobs_of
+from .ext import jobs_of, unlayered
 from .migrate import migrate
 from .runner import InlineDispatcher, Jobs
 
@@ -125,8 +125,8 @@ def worker_command(burst: bool, simple: bool) -> None:
 def migrate_command(source: str, target: str, verify: bool, delete_source: bool, workers: int, restart: bool) -> None:
     """Copy every file of storage SOURCE to storage TARGET; resumable, and files done are not copied again."""
     jobs = jobs_of()
-    source_backend = by_name(source).backend
-    target_backend = by_name(target).backend
+    source_backend = unlayered(by_name(source).backend)  # the backends themselves: no mirror writing back
+    target_backend = unlayered(by_name(target).backend)
     key = (source, target)
     if restart:
         jobs.journal.forget_migration(*key)

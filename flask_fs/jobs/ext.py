@@ -130,7 +130,7 @@ def _layer_storages(app: Flask, jobs: Jobs, settings: Mapping[str, Any]) -> None
             if storage not in bound:
                 raise ConfigurationError(f"FS_JOBS_MIRROR: no storage named {storage!r} on app {app.name!r}")
     cache_root = settings["FS_JOBS_CACHE_ROOT"] or os.path.join(app.instance_path, "fs-cache")
-    plain = {name: _unlayered(binding.backend) for name, binding in bound.items()}
+    plain = {name: unlayered(binding.backend) for name, binding in bound.items()}
     for name, binding in bound.items():
         backend = plain[name]
         if name in mirrors:
@@ -146,7 +146,8 @@ def _layer_storages(app: Flask, jobs: Jobs, settings: Mapping[str, Any]) -> None
         )
 
 
-def _unlayered(backend: Any) -> Any:
+def unlayered(backend: Any) -> Any:
+    """The backend behind the promotion cache and mirror layers of ``init_app``."""
     while isinstance(backend, (PromotedBackend, MirrorBackend)):
         backend = backend.main
     return backend
