@@ -22,7 +22,7 @@ from ..storage import state
 from .journal import Journal
 from .runner import Jobs, ThreadDispatcher
 
-__all__ = ["SETTINGS", "delete_later", "init_app", "jobs_of", "thumbnails_later"]
+__all__ = ["SETTINGS", "delete_later", "init_app", "jobs_of", "layer", "thumbnails_later", "unlayered"]
 
 #: The ``FS_JOBS_*`` settings, read by :func:`init_app` under these names only.
 SETTINGS: tuple[Setting, ...] = (
@@ -115,14 +115,19 @@ def init_app(app: Flask, *, resume: bool = True) -> Jobs:
     if previous is not None:
         previous.close()
     app.extensions["fs_jobs"] = jobs
-    _layer_storages(app, jobs, settings)
+    layer(app)
     if resume and autoresume:
         jobs.resume()
     return jobs
 
 
-def _layer_storages(app: Flask, jobs: Jobs, settings: Mapping[str, Any]) -> None:
-    """Put a mirror (where asked) and a promotion cache in front of each bound storage of ``app``."""
+def layer(app: Flask) -> None:
+    """Put a mirror (where asked) and a promotion cache in front of each bound storage of ``app``.
+
+    ``init_app`` does it; call it again after registering (or re-configuring) storages later.
+    """
+    jobs = jobs_of(app)
+    settings = jobs.context
     bound = state(app).bound
     mirrors = settings["FS_JOBS_MIRROR"]
     for name, secondary in mirrors.items():
