@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from flask.cli import cli as flask_cli
@@ -270,3 +271,40 @@ def test_storage_with_a_public_url_links_pending_files_to_the_app(tmp_path):
     finally:
         gate.set()
         jobs.job_started.disconnect(hold)
+
+
+def test_every_jobs_setting_is_documented():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "background.rst").read_text()
+    assert [setting.name for setting in jobs.SETTINGS if f"``{setting.name}``" not in page] == []
+
+
+# -- mirror ------------------------------------------------------------------------------------------
+
+
+def test_mirror_writes_to_both_and_reads_fall_back_to_the_secondary(tmp_path):
+    app = make_app(tmp_path, FS_JOBS_MIRROR={"new": "old"})
+    new, old = fs.Storage("new", fs.ALL), fs.Storage("old", fs.ALL)
+    fs.init_app(app, new, old)
+    jobs.init_app(app)
+    with app.app_context():
+        old.write("legacy.txt", b"from before")
+        new.save(io.BytesIO(b"fresh"), "fresh.txt")
+        with new.open("opened.txt", "wb") as f:
+            f.write(b"written")
+        new_backend, old_backend = new.backend.main.main, new.backend.main.secondary
+        assert sorted(new_backend.list_files()) == ["fresh.txt", "opened.txt"]
+        assert sorted(old_backend.list_files()) == ["fresh.txt", "legacy.txt", "opened.txt"]
+        assert new.read("legacy.txt") == b"from before" and new.exists("legacy.txt")
+        assert app.test_client().get(new.url("legacy.txt")).data == b"from before"
+        assert sorted(new.list_files()) == ["fresh.txt", "legacy.txt", "opened.txt"]
+        new.delete("fresh.txt")
+        assert not old.exists("fresh.txt") and not new.exists("fresh.txt")
+        with pytest.raises(fs.FileNotFound):
+            new.read("nowhere.txt")
+
+
+def test_mirror_of_an_unknown_storage_is_named(tmp_path):
+    app = make_app(tmp_path, FS_JOBS_MIRROR={"new": "gone"})
+    fs.init_app(app, fs.Storage("new"))
+    with pytest.raises(ConfigurationError, match="FS_JOBS_MIRROR: no storage named 'gone'"):
+        jobs.init_app(app)
