@@ -20,9 +20,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+import flask_fs as fs
 from flask_fs import jobs
+from flask_fs.jobs.ext import unlayered
 from tests import jobs_app
-from tests.servers import free_port
+from tests.conftest import make_app
+from tests.servers import SWIFT_TEMPURL_KEY, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 12 * 1024 * 1024  # above the 8 MiB multipart threshold: uploaded in parts, killable in between
@@ -330,3 +333,33 @@ def test_migration_killed_twice_finishes_verified_while_reads_never_fail(monkeyp
     for name in names:
         assert client.get_object(Bucket=bucket, Key=name)["Body"].read() == contents[name]
     assert list(source.list_files()) == []
+
+
+def test_migrate_from_backend_to_backend_local_swift_gridfs_s3(tmp_path, moto_endpoint, swift_server, use_mongomock):
+    app = make_app(
+        tmp_path,
+        SWIFTED_FS_BACKEND="swift", SWIFTED_FS_AUTHURL=swift_server.auth_url, SWIFTED_FS_USER=swift_server.user,
+        SWIFTED_FS_KEY=swift_server.key, SWIFTED_FS_TEMPURL_KEY=SWIFT_TEMPURL_KEY,
+        SWIFTED_FS_CONTAINER=f"jobs-{uuid.uuid4().hex[:12]}",
+        GRID_FS_BACKEND="gridfs", GRID_FS_MONGO_URL="mongodb://localhost",
+        GRID_FS_MONGO_DB=f"jobs{uuid.uuid4().hex[:8]}",
+        **s3_settings(moto_endpoint, "BUCKETED"),
+    )  # fmt: skip
+    chain = [fs.Storage(name, fs.ALL) for name in ("files", "swifted", "grid", "bucketed")]
+    fs.init_app(app, *chain)
+    runtime = jobs.init_app(app)
+    contents = {f"dir{n % 3}/file {n}.bin": os.urandom(100 * n) for n in range(30)}
+    contents["big.bin"] = os.urandom(9 * 1024 * 1024)  # streamed, and in parts on S3
+    first = unlayered(chain[0].bind(app).backend)
+    for name, data in contents.items():
+        first.write(name, data)
+    for source, target in zip(chain, chain[1:], strict=False):
+        report = jobs.migrate(
+            unlayered(source.bind(app).backend), unlayered(target.bind(app).backend), runtime.journal,
+            (source.name, target.name), workers=4, verify=True,
+        )  # fmt: skip
+        assert report.ok, report.failed
+        assert (report.copied, report.skipped) == (len(contents), 0), (source.name, target.name)
+    last = unlayered(chain[-1].bind(app).backend)
+    assert sorted(last.list_files()) == sorted(contents)
+    assert all(last.read(name) == data for name, data in contents.items())
