@@ -308,3 +308,47 @@ def test_mirror_of_an_unknown_storage_is_named(tmp_path):
     fs.init_app(app, fs.Storage("new"))
     with pytest.raises(ConfigurationError, match="FS_JOBS_MIRROR: no storage named 'gone'"):
         jobs.init_app(app)
+
+
+def test_jobs_run_finishes_the_jobs_of_a_dead_process(jobs_app):
+    app, files, runtime = jobs_app
+    with app.app_context():
+        files.write("stale.txt", b"to delete")
+    job_id = runtime.journal.add("delete", {"storage": "files", "filenames": ["stale.txt"]})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    runtime.journal.claim(job_id, f"{socket.gethostname()}:{dead.stdout.strip()}")
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "jobs", "run"])
+    assert (result.exit_code, result.output) == (0, "1 job(s) run\n")
+    with app.app_context():
+        assert not files.exists("stale.txt")
+    assert runtime.pending() == []
+
+
+def test_migrate_command_reports_each_failed_file_and_exits_1(tmp_path):
+    app = make_app(tmp_path)
+    source, target = fs.Storage("source", fs.ALL), fs.Storage("target", fs.ALL)
+    fs.init_app(app, source, target)
+    jobs.init_app(app)
+    with app.app_context():
+        source.write("a.txt", b"a")
+        source.write("b/c.txt", b"c")
+        target_root = jobs.unlayered(target.backend).root
+    os.makedirs(os.path.dirname(target_root), exist_ok=True)
+    with open(target_root, "w") as f:
+        f.write("a file where the target folder should be")
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "migrate", "source", "target"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()  # the progress bar goes to stderr
+    assert lines[0].startswith("0 copied, 0 already done, 2 failed, 0 deleted from the source;")
+    assert lines[1:] == [
+        "FAILED a.txt: FileExists: cannot save 'a.txt': one of its folders is a file",
+        "FAILED b/c.txt: FileExists: cannot save 'b/c.txt': one of its folders is a file",
+    ]
+    os.remove(target_root)
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "migrate", "source", "target", "--verify"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 copied, 0 already done, 0 failed")
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "migrate", "source", "target"])
+    assert result.stdout.startswith("0 copied, 2 already done, 0 failed")

@@ -13,7 +13,7 @@ start; each job is retried with backoff and ends ``failed`` with its error when 
 from __future__ import annotations
 
 from . import tasks as _tasks  # noqa: F401 - registers the built-in tasks
-from .ext import SETTINGS, delete_later, init_app, jobs_of, thumbnails_later
+from .ext import SETTINGS, delete_later, init_app, jobs_of, layer, thumbnails_later, unlayered
 from .journal import JobRecord, Journal
 from .migrate import MigrationReport, migrate
 from .runner import TASKS, Jobs, ThreadDispatcher, job_failed, job_started, job_succeeded, task
@@ -32,7 +32,9 @@ __all__ = [
     "job_started",
     "job_succeeded",
     "jobs_of",
+    "layer",
     "migrate",
     "task",
     "thumbnails_later",
+    "unlayered",
 ]
