@@ -97,6 +97,10 @@ class Storage:
         previous = bindings.get(self.name)
         local_root = os.path.join(app.instance_path, "fs")
         bindings[self.name] = bind(self, source, local_root, _view_url_builder(app))
+        if "fs_jobs" in app.extensions:  # background jobs put their cache (and mirror) in front of it again
+            from .jobs.ext import layer
+
+            layer(app)
         if previous is not None:
             previous.close()
 

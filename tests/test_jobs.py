@@ -352,3 +352,19 @@ def test_migrate_command_reports_each_failed_file_and_exits_1(tmp_path):
     assert result.stdout.startswith("2 copied, 0 already done, 0 failed")
     result = app.test_cli_runner().invoke(flask_cli, ["fs", "migrate", "source", "target"])
     assert result.stdout.startswith("0 copied, 2 already done, 0 failed")
+
+
+def test_a_storage_configured_again_keeps_its_cache_and_mirror(tmp_path):
+    app = make_app(tmp_path, FS_JOBS_MIRROR={"new": "old"})
+    new, old = fs.Storage("new", fs.ALL), fs.Storage("old", fs.ALL)
+    fs.init_app(app, new, old)
+    jobs.init_app(app)
+    with app.app_context():
+        name = new.save(io.BytesIO(b"pending"), "p.txt", background=True)
+        new.configure(app)  # as static publishing does for its storage
+        old.configure(app)
+        assert new.read(name) == b"pending"
+        assert jobs.jobs_of(app).wait(10)
+        assert old.read(name) == b"pending"  # promoted through the mirror, to both
+        new.write("later.txt", b"mirrored")
+        assert old.read("later.txt") == b"mirrored"

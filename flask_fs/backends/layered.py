@@ -92,13 +92,14 @@ class _Layered(BaseBackend):
         return self.main.clean_stale(grace)
 
     def close(self) -> None:
-        for backend in self._all():
+        for backend in self._owned():
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
 
-    def _all(self) -> tuple[BaseBackend, ...]:
-        raise NotImplementedError
+    def _owned(self) -> tuple[BaseBackend, ...]:
+        """The backends this one closes (not a mirror's secondary: another storage's backend)."""
+        return (self.main,)
 
 
 def _existing_path(backend: BaseBackend, filename: str) -> str:
@@ -126,9 +127,6 @@ class MirrorBackend(_Layered):
         # The primary again last: a migration may copy the file there and delete it from the
         # secondary between the first two reads.
         return (self.main, self.secondary, self.main)
-
-    def _all(self) -> tuple[BaseBackend, ...]:
-        return (self.main, self.secondary)
 
     def save(
         self,
@@ -183,7 +181,7 @@ class PromotedBackend(_Layered):
     def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
         return (self.cache, self.main) if self.pending(filename) else (self.main,)
 
-    def _all(self) -> tuple[BaseBackend, ...]:
+    def _owned(self) -> tuple[BaseBackend, ...]:
         return (self.main, self.cache)
 
     @property
