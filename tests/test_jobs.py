@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,22 @@ from flask_fs.jobs.journal import Journal
 from tests.conftest import make_app
 
 
-@pytest.fixture
-def journal(tmp_path):
-    return Journal(str(tmp_path / "journal.sqlite3"))
+@pytest.fixture(params=["sqlite", "redis"])
+def journal(request, tmp_path):
+    """Each journal: SQLite in the instance folder, and Redis (for workers on several machines)."""
+    if request.param == "sqlite":
+        return Journal(str(tmp_path / "journal.sqlite3"))
+    from flask_fs.jobs.redis_journal import RedisJournal
+
+    return RedisJournal(request.getfixturevalue("redis_server").url, namespace=uuid.uuid4().hex)
 
 
 calls: list[tuple[str, int]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_calls_yet():
+    calls.clear()
 
 
 @jobs.task("test-flaky")
@@ -80,6 +91,24 @@ def test_a_job_that_keeps_failing_ends_failed_with_its_error_and_retry_finishes_
 def test_unknown_task_is_refused_at_submit(journal):
     with pytest.raises(FSError, match="unknown job task 'nope'"):
         runtime(journal).submit("nope")
+
+
+def test_journal_holds_promoted_names_and_migration_progress(journal):
+    first = journal.add("promote", {"filename": "a.txt"}, "files", "a.txt")
+    second = journal.add("promote", {"filename": "a.txt"}, "files", "a.txt")  # saved twice, overwriting
+    journal.add("delete", {"filenames": ["b.txt"]}, None, None)
+    assert journal.is_pending("files", "a.txt") and not journal.is_pending("other", "a.txt")
+    assert journal.held("files") == ["a.txt"]
+    journal.claim(first, "host:1")
+    journal.done(first)
+    assert journal.is_pending("files", "a.txt")  # the second save still waits
+    journal.done(second)
+    assert not journal.is_pending("files", "a.txt") and journal.held("files") == []
+    assert [record.task for record in journal.jobs()] == ["delete"]
+    journal.record_migrated("files", "other", "x.txt", "sha256:00")
+    assert journal.migrated("files", "other") == {"x.txt": "sha256:00"} and journal.migrated("other", "files") == {}
+    journal.forget_migration("files", "other")
+    assert journal.migrated("files", "other") == {}
 
 
 def test_a_job_is_claimed_once_even_when_dispatched_twice(journal):

@@ -227,6 +227,31 @@ def test_rq_workers_in_other_processes_promote_and_delete(monkeypatch, tmp_path,
     assert keys(moto_endpoint, bucket) == sorted(names[2:])
 
 
+def test_rq_worker_on_another_machine_with_the_journal_in_redis_and_a_shared_cache(
+    monkeypatch, tmp_path, moto_endpoint, rq_settings
+):
+    """The worker has its own instance folder: it sees only Redis, the shared cache storage and S3."""
+    settings = {
+        **rq_settings, **s3_settings(moto_endpoint), "FS_JOBS_JOURNAL": rq_settings["FS_JOBS_REDIS_URL"],
+        "FS_JOBS_CACHE": "other", "OTHER_FS_ROOT": str(tmp_path / "shared"),
+    }  # fmt: skip
+    app, env = app_for(monkeypatch, tmp_path / "web", **settings)
+    _, worker_env = app_for(monkeypatch, tmp_path / "worker", **settings)
+    with app.app_context():
+        name = jobs_app.files.save(io.BytesIO(b"far away"), "far.txt", background=True)
+        assert os.listdir(tmp_path / "shared" / "files") == ["far.txt"]
+        assert app.test_client().get(jobs_app.files.url(name)).data == b"far away"
+    assert not (tmp_path / "web" / "instance" / "fs-jobs.sqlite3").exists()
+    worker = flask(worker_env, "fs", "jobs", "worker", "--burst")
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    assert keys(moto_endpoint, app.config["FILES_FS_BUCKET"]) == ["far.txt"]
+    assert os.listdir(tmp_path / "shared" / "files") == []
+    assert jobs.jobs_of(app).pending() == []
+    with app.app_context():
+        assert app.test_client().get(jobs_app.files.url(name)).data == b"far away"
+
+
 def test_kill_9_of_an_rq_worker_mid_promotion_then_a_new_worker_finishes(monkeypatch, tmp_path, rq_settings):
     app, env = app_for(monkeypatch, tmp_path, **rq_settings)
     with app.app_context():

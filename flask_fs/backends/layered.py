@@ -18,7 +18,7 @@ from ..serving import ServedFile
 from ..streams import CHUNK_SIZE
 from . import BaseBackend
 
-__all__ = ["MirrorBackend", "PromotedBackend"]
+__all__ = ["MirrorBackend", "PrefixedBackend", "PromotedBackend"]
 
 T = TypeVar("T")
 
@@ -265,3 +265,59 @@ class _BackgroundSaver:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.backend.save_later(file_or_wfs, filename, overwrite, headers)
+
+
+class PrefixedBackend(BaseBackend):
+    """The files of ``backend`` below ``prefix/``, named without it (a storage's corner of a shared cache)."""
+
+    declares_settings = True
+
+    def __init__(self, backend: BaseBackend, prefix: str) -> None:  # no super().__init__: backend's settings
+        self.backend = backend
+        self.prefix = prefix.strip("/") + "/"
+        self.name = backend.name
+        self.config = backend.config
+
+    def __repr__(self) -> str:
+        return f"<PrefixedBackend {self.prefix!r} of {self.backend!r}>"
+
+    def exists(self, filename: str) -> bool:
+        return self.backend.exists(self.prefix + filename)
+
+    def open_read(self, filename: str) -> BinaryIO:
+        return self.backend.open_read(self.prefix + filename)
+
+    def read(self, filename: str) -> bytes:
+        return self.backend.read(self.prefix + filename)
+
+    def read_chunks(
+        self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        return self.backend.read_chunks(self.prefix + filename, chunk_size, start, end)
+
+    def save(
+        self,
+        file_or_wfs: IO[bytes],
+        filename: str,
+        overwrite: bool = False,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.backend.save(file_or_wfs, self.prefix + filename, overwrite=overwrite)
+
+    def delete(self, filename: str) -> None:
+        self.backend.delete(self.prefix + filename)
+
+    def list_files(self) -> Iterator[str]:
+        for name in self.backend.list_files():
+            if name.startswith(self.prefix):
+                yield name[len(self.prefix) :]
+
+    def metadata(self, filename: str) -> dict[str, Any]:
+        return self.backend.metadata(self.prefix + filename)
+
+    def open_served(self, filename: str) -> ServedFile:
+        return self.backend.open_served(self.prefix + filename)
+
+    def path(self, filename: str) -> str:
+        return self.backend.path(self.prefix + filename)

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from ..backends.layered import MirrorBackend, PromotedBackend
+from ..backends.layered import MirrorBackend, PrefixedBackend, PromotedBackend
 from ..backends.local import LocalBackend
 from ..config import URL, Setting
 from ..errors import ConfigurationError, FSError
@@ -48,14 +48,22 @@ SETTINGS: tuple[Setting, ...] = (
         "FS_JOBS_JOURNAL",
         str,
         shown_default="``<instance_path>/fs-jobs.sqlite3``",
-        doc="The SQLite file recording the jobs (shared by the app's processes and its workers).",
+        doc="Where jobs are recorded: an SQLite file (shared by the processes of one machine), or a "
+        "``redis://`` URL (shared by workers on several machines).",
     ),
     Setting(
         "FS_JOBS_CACHE_ROOT",
         str,
         shown_default="``<instance_path>/fs-cache``",
-        doc="Folder where background saves wait for their promotion (storage ``files`` in ``<root>/files``). "
-        "Keep it on a fast local disk, shared with the workers.",
+        doc="Folder where background saves wait for their promotion (storage ``files`` in ``<root>/files``), "
+        "on a fast local disk. Workers must reach it: same machine, or see ``FS_JOBS_CACHE``.",
+    ),
+    Setting(
+        "FS_JOBS_CACHE",
+        str,
+        shown_default="a local folder (``FS_JOBS_CACHE_ROOT``)",
+        doc="Name of a storage registered on the app to keep background saves in instead (storage "
+        "``files`` under ``files/``): one every worker reaches, e.g. on a shared file system.",
     ),
     Setting(
         "FS_JOBS_MIRROR",
@@ -95,7 +103,13 @@ def init_app(app: Flask, *, resume: bool = True) -> Jobs:
     """
     settings = settings_of(app.config)
     fs_state = state(app)
-    journal = Journal(settings["FS_JOBS_JOURNAL"] or os.path.join(app.instance_path, "fs-jobs.sqlite3"))
+    where = settings["FS_JOBS_JOURNAL"] or os.path.join(app.instance_path, "fs-jobs.sqlite3")
+    if where.startswith(("redis://", "rediss://", "unix://")):
+        from .redis_journal import RedisJournal
+
+        journal: Any = RedisJournal(where, settings["FS_JOBS_QUEUE"])
+    else:
+        journal = Journal(where)
     if settings["FS_JOBS_BACKEND"] == "rq":
         from .redis_queue import RQDispatcher
 
@@ -135,12 +149,21 @@ def layer(app: Flask) -> None:
             if storage not in bound:
                 raise ConfigurationError(f"FS_JOBS_MIRROR: no storage named {storage!r} on app {app.name!r}")
     cache_root = settings["FS_JOBS_CACHE_ROOT"] or os.path.join(app.instance_path, "fs-cache")
+    shared = settings["FS_JOBS_CACHE"]
+    if shared and shared not in bound:
+        raise ConfigurationError(f"FS_JOBS_CACHE: no storage named {shared!r} on app {app.name!r}")
     plain = {name: unlayered(binding.backend) for name, binding in bound.items()}
     for name, binding in bound.items():
         backend = plain[name]
+        if name == shared:
+            binding.backend = backend
+            continue
         if name in mirrors:
             backend = MirrorBackend(backend, plain[mirrors[name]])
-        cache = LocalBackend(name, {"root": os.path.join(cache_root, name)})
+        if shared:
+            cache: Any = PrefixedBackend(plain[shared], name)
+        else:
+            cache = LocalBackend(name, {"root": os.path.join(cache_root, name)})
         binding.backend = PromotedBackend(
             backend,
             cache,

@@ -54,7 +54,23 @@ class RQDispatcher:
         """An RQ worker on this queue: forking one job per child, or running jobs in-process (``simple``)."""
         from rq import SimpleWorker, Worker
 
-        return (SimpleWorker if simple else Worker)([self.queue], connection=self.connection)
+        base = SimpleWorker if simple else Worker
+
+        class PromptWorker(base):  # type: ignore[valid-type,misc]
+            """Listens to its command channel with a 1 s poll: RQ's 60 s one can hold a stopping
+            worker for a minute (redis-py 8 joins the listening thread when it stops)."""
+
+            def subscribe(self) -> None:
+                try:
+                    self.pubsub = self.connection.pubsub()
+                    self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+                    self.pubsub_thread = self.pubsub.run_in_thread(
+                        sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+                    )
+                except AttributeError:  # another RQ version: its own way
+                    super().subscribe()
+
+        return PromptWorker([self.queue], connection=self.connection)
 
     def close(self) -> None:
         self.connection.close()
