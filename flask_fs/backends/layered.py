@@ -10,10 +10,11 @@ Both answer for the backend they wrap: its settings, and its own attributes (``r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, BinaryIO, TypeVar
 
-from ..errors import FileExists, FileNotFound
+from ..errors import BackendError, FileExists, FileNotFound
 from ..serving import ServedFile
 from ..streams import CHUNK_SIZE
 from . import BaseBackend
@@ -39,45 +40,59 @@ class _Layered(BaseBackend):
             raise AttributeError(name)
         return getattr(self.main, name)
 
-    def _first(self, backends: tuple[BaseBackend, ...], operation: Callable[[BaseBackend], T], filename: str) -> T:
-        """``operation`` on the first backend that has the file; FileNotFound from the last one."""
-        for backend in backends[:-1]:
+    def _fallbacks(self, filename: str) -> Iterator[BaseBackend]:
+        """The backends to try after ``main`` missed ``filename``, in order (asked only on a miss)."""
+        raise NotImplementedError
+
+    def _read(self, filename: str, operation: Callable[[BaseBackend], T]) -> T:
+        """``operation`` on ``main``, else (missing there, or its server down) on each fallback.
+
+        Files ``main`` has cost nothing more than the operation itself. When every backend fails,
+        the error is a server's failure if there was one, else the last FileNotFound.
+        """
+        try:
+            return operation(self.main)
+        except (FileNotFound, BackendError) as missed:
+            error = missed
+        for backend in self._fallbacks(filename):
             try:
                 return operation(backend)
-            except FileNotFound:
-                continue
-        return operation(backends[-1])
-
-    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
-        raise NotImplementedError
+            except (FileNotFound, BackendError) as missed:
+                error = error if isinstance(error, BackendError) else missed
+        raise error
 
     # -- reading, from the first backend that has the file ---------------------------------------
 
     def exists(self, filename: str) -> bool:
-        return any(backend.exists(filename) for backend in self._read_order(filename))  # stops at the first yes
+        try:
+            return self._read(filename, lambda b: b.exists(filename) or _missing(filename))
+        except FileNotFound:
+            return False
 
     def open_read(self, filename: str) -> BinaryIO:
-        return self._first(self._read_order(filename), lambda b: b.open_read(filename), filename)
+        return self._read(filename, lambda b: b.open_read(filename))
 
     def read(self, filename: str) -> bytes:
-        return self._first(self._read_order(filename), lambda b: b.read(filename), filename)
+        return self._read(filename, lambda b: b.read(filename))
 
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
-        order = self._read_order(filename)
-        if len(order) == 1:
-            return order[0].read_chunks(filename, chunk_size, start, end)
-        return BaseBackend.read_chunks(self, filename, chunk_size, start, end)  # through open_read's fallback
+        def first_chunk(backend: BaseBackend) -> tuple[list[bytes], Iterator[bytes]]:
+            chunks = backend.read_chunks(filename, chunk_size, start, end)
+            return list(itertools.islice(chunks, 1)), chunks  # a missing file raises here, not in the caller's loop
+
+        head, rest = self._read(filename, first_chunk)
+        return itertools.chain(head, rest)
 
     def metadata(self, filename: str) -> dict[str, Any]:
-        return self._first(self._read_order(filename), lambda b: b.metadata(filename), filename)
+        return self._read(filename, lambda b: b.metadata(filename))
 
     def open_served(self, filename: str) -> ServedFile:
-        return self._first(self._read_order(filename), lambda b: b.open_served(filename), filename)
+        return self._read(filename, lambda b: b.open_served(filename))
 
     def path(self, filename: str) -> str:
-        return self._first(self._read_order(filename), lambda b: _existing_path(b, filename), filename)
+        return self._read(filename, lambda b: _existing_path(b, filename))
 
     def signed_url(self, filename: str, expires: int) -> str:
         return self.main.signed_url(filename, expires)
@@ -102,6 +117,10 @@ class _Layered(BaseBackend):
         return (self.main,)
 
 
+def _missing(filename: str) -> bool:
+    raise FileNotFound(f"no file named {filename!r}")
+
+
 def _existing_path(backend: BaseBackend, filename: str) -> str:
     path = backend.path(filename)
     if not backend.exists(filename):
@@ -123,10 +142,11 @@ class MirrorBackend(_Layered):
     def __repr__(self) -> str:
         return f"<MirrorBackend {self.main!r} -> {self.secondary!r}>"
 
-    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
+    def _fallbacks(self, filename: str) -> Iterator[BaseBackend]:
+        yield self.secondary
         # The primary again last: a migration may copy the file there and delete it from the
         # secondary between the first two reads.
-        return (self.main, self.secondary, self.main)
+        yield self.main
 
     def save(
         self,
@@ -159,8 +179,9 @@ class PromotedBackend(_Layered):
     """``target``, plus the files saved in the background that wait in ``cache`` for their promotion.
 
     ``pending(name)`` tells whether a job still holds ``name`` in the cache; ``promote(name, headers)``
-    records and hands out that job. Reads of a pending name try the cache, then the target (the job
-    writes the target before it removes the cached copy, so one of them always has the file).
+    records and hands out that job. Reads try the target; only on a miss do they ask the journal,
+    then the cache, then the target again (the job writes the target before it removes the cached
+    copy, so one of them always has the file): reading promoted files costs nothing more.
     """
 
     def __init__(
@@ -178,8 +199,12 @@ class PromotedBackend(_Layered):
     def __repr__(self) -> str:
         return f"<PromotedBackend {self.main!r} via {self.cache!r}>"
 
-    def _read_order(self, filename: str) -> tuple[BaseBackend, ...]:
-        return (self.cache, self.main) if self.pending(filename) else (self.main,)
+    def _fallbacks(self, filename: str) -> Iterator[BaseBackend]:
+        if self.pending(filename):
+            yield self.cache
+        # The target again last: the promotion may finish (target written, cached copy removed)
+        # between the first read and the journal lookup.
+        yield self.main
 
     def _owned(self) -> tuple[BaseBackend, ...]:
         return (self.main, self.cache)
