@@ -397,3 +397,13 @@ def test_a_storage_configured_again_keeps_its_cache_and_mirror(tmp_path):
         assert old.read(name) == b"pending"  # promoted through the mirror, to both
         new.write("later.txt", b"mirrored")
         assert old.read("later.txt") == b"mirrored"
+
+
+def test_flask_fs_offers_the_jobs_and_migrate_commands(jobs_app):
+    app, _, _ = jobs_app
+    output = app.test_cli_runner().invoke(flask_cli, ["fs", "--help"]).output
+    assert "jobs" in output and "migrate" in output
+    output = app.test_cli_runner().invoke(flask_cli, ["fs", "jobs", "--help"]).output
+    assert all(command in output for command in ("list", "retry", "run", "worker"))
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "jobs", "worker"])
+    assert result.exit_code == 1 and "flask fs jobs worker needs FS_JOBS_BACKEND = 'rq'" in result.output
