@@ -388,3 +388,41 @@ def test_migrate_from_backend_to_backend_local_swift_gridfs_s3(tmp_path, moto_en
     last = unlayered(chain[-1].bind(app).backend)
     assert sorted(last.list_files()) == sorted(contents)
     assert all(last.read(name) == data for name, data in contents.items())
+
+
+def test_swift_stopped_during_jobs_fails_them_with_the_error_and_retry_finishes_them(tmp_path, swift_server):
+    from flask.cli import cli as flask_cli
+
+    container = f"jobs-{uuid.uuid4().hex[:12]}"
+    app = make_app(
+        tmp_path, FILES_FS_BACKEND="swift", FILES_FS_AUTHURL=swift_server.auth_url, FILES_FS_USER=swift_server.user,
+        FILES_FS_KEY=swift_server.key, FILES_FS_CONTAINER=container, FS_JOBS_RETRIES=2, FS_JOBS_BACKOFF=0.05,
+    )  # fmt: skip
+    files = fs.Storage("files", fs.ALL)
+    fs.init_app(app, files)
+    runtime = jobs.init_app(app)
+    gate = threading.Event()
+    hold = lambda sender, **kwargs: gate.wait(30)  # noqa: E731
+    jobs.job_started.connect(hold)
+    try:
+        with app.app_context():
+            files.write("first.txt", b"container ready")
+            names = [files.save(io.BytesIO(b"swift %d" % n), f"s-{n}.txt", background=True) for n in range(2)]
+            swift_server.stop_proxy()
+            try:
+                gate.set()
+                jobs.job_started.disconnect(hold)
+                assert runtime.wait(120)
+                records = runtime.pending()
+                assert {(r.state, r.attempts) for r in records} == {("failed", 2)}
+                assert all(r.error.startswith("BackendError") for r in records), records[0].error
+                assert [files.read(name) for name in names] == [b"swift 0", b"swift 1"]  # from the cache
+            finally:
+                swift_server.start_proxy()
+            result = app.test_cli_runner().invoke(flask_cli, ["fs", "jobs", "retry"])
+            assert result.exit_code == 0, result.output
+            assert sorted(unlayered(files.backend).list_files()) == ["first.txt", "s-0.txt", "s-1.txt"]
+            assert runtime.pending() == []
+    finally:
+        gate.set()
+        jobs.job_started.disconnect(hold)
