@@ -407,3 +407,16 @@ def test_flask_fs_offers_the_jobs_and_migrate_commands(jobs_app):
     assert all(command in output for command in ("list", "retry", "run", "worker"))
     result = app.test_cli_runner().invoke(flask_cli, ["fs", "jobs", "worker"])
     assert result.exit_code == 1 and "flask fs jobs worker needs FS_JOBS_BACKEND = 'rq'" in result.output
+
+
+def test_clean_also_removes_what_interrupted_writes_left_in_the_cache(jobs_app):
+    app, files, runtime = jobs_app
+    cache_root = files.bind(app).backend.cache.root
+    os.makedirs(cache_root, exist_ok=True)
+    leftover = os.path.join(cache_root, ".~fs-interrupted")
+    with open(leftover, "wb") as f:
+        f.write(b"half an upload")
+    os.utime(leftover, (0, 0))
+    result = app.test_cli_runner().invoke(flask_cli, ["fs", "clean"])
+    assert "files (local): 1 removed" in result.output, result.output
+    assert not os.path.exists(leftover)

@@ -209,6 +209,9 @@ class PromotedBackend(_Layered):
     def _owned(self) -> tuple[BaseBackend, ...]:
         return (self.main, self.cache)
 
+    def clean_stale(self, grace: float) -> list[str]:
+        return self.main.clean_stale(grace) + [f"cache: {item}" for item in self.cache.clean_stale(grace)]
+
     @property
     def background(self) -> _BackgroundSaver:
         """What ``save(..., background=True)`` writes through (see :class:`_BackgroundSaver`)."""
