@@ -420,3 +420,30 @@ def test_clean_also_removes_what_interrupted_writes_left_in_the_cache(jobs_app):
     result = app.test_cli_runner().invoke(flask_cli, ["fs", "clean"])
     assert "files (local): 1 removed" in result.output, result.output
     assert not os.path.exists(leftover)
+
+
+def test_a_save_during_the_promotion_of_the_same_name_wins(tmp_path):
+    """The promotion uploads the older bytes; a synchronous save lands meanwhile: the newer stays."""
+    from flask_fs.backends.layered import PromotedBackend
+    from flask_fs.backends.local import LocalBackend
+
+    class SlowTarget(LocalBackend):
+        during_upload = None
+
+        def save(self, file_or_wfs, filename, overwrite=False, *, headers=None):
+            data = file_or_wfs.read()
+            if self.during_upload is not None:
+                action, self.during_upload = self.during_upload, None
+                action()
+            super().save(io.BytesIO(data), filename, overwrite=overwrite)
+
+    target = SlowTarget("files", {"root": str(tmp_path / "target")})
+    cache = LocalBackend("files", {"root": str(tmp_path / "cache")})
+    held = set()
+    backend = PromotedBackend(target, cache, held.__contains__, lambda name, headers: held.add(name))
+    backend.save_later(io.BytesIO(b"old"), "doc.txt")
+    target.during_upload = lambda: backend.save(io.BytesIO(b"new"), "doc.txt", overwrite=True)
+    backend.promote("doc.txt")
+    held.discard("doc.txt")
+    assert target.read("doc.txt") == b"new"
+    assert list(cache.list_files()) == []

@@ -227,8 +227,11 @@ class PromotedBackend(_Layered):
     ) -> None:
         extra = {"headers": headers} if headers else {}
         self.main.save(file_or_wfs, filename, overwrite=overwrite, **extra)
-        if self.pending(filename):  # a newer synchronous save wins over the cached upload
-            self.cache.delete(filename)
+        if self.pending(filename):  # the waiting promotion must carry these bytes, not the older ones
+            with self.main.open_read(filename) as stored:
+                self.cache.save(stored, filename, overwrite=True)
+            if not self.pending(filename):  # promoted meanwhile: nothing will take this copy
+                self.cache.delete(filename)
 
     def delete(self, filename: str) -> None:
         self.cache.delete(filename)
@@ -266,16 +269,32 @@ class PromotedBackend(_Layered):
         """Move ``filename`` from the cache to the target (idempotent: nothing to do once it is there).
 
         The target's save is atomic (no partial object under the final name); the cached copy is
-        removed only after it.
+        removed only after it, and only if it is still the one uploaded: a copy replaced meanwhile
+        (a newer save of the same name) is uploaded in its turn.
         """
         extra = {"headers": headers} if headers else {}
+        while True:
+            try:
+                served = self.cache.open_served(filename)  # the stream, and a validator of this version
+            except FileNotFound:
+                return  # promoted already, or deleted since: either way nothing is left to move
+            with served.stream as stream:
+                self.main.save(stream, filename, overwrite=True, **extra)
+            current = self._cached_version(filename)
+            if current is None:
+                return
+            if current == served.etag:
+                self.cache.delete(filename)
+                return
+
+    def _cached_version(self, filename: str) -> str | None:
+        """The validator of the cached copy of ``filename``, None if there is none."""
         try:
-            stream = self.cache.open_read(filename)
+            served = self.cache.open_served(filename)
         except FileNotFound:
-            return  # promoted already, or deleted since: either way nothing is left to move
-        with stream:
-            self.main.save(stream, filename, overwrite=True, **extra)
-        self.cache.delete(filename)
+            return None
+        served.stream.close()
+        return served.etag or ""
 
 
 class _BackgroundSaver:
