@@ -126,8 +126,9 @@ class BoundStorage:
         return self.url_of(names.clean(filename), external)
 
     def url_of(self, filename: str, external: bool) -> str:
-        """The URL of a name already cleaned."""
-        if self.config.get("url"):
+        """The URL of a name already cleaned (a file waiting for promotion: the app's, which serves it)."""
+        pending = getattr(self.backend, "pending", None)
+        if self.config.get("url") and not (self._view_url is not None and pending is not None and pending(filename)):
             return join_url(self._configured_url()) + quote(filename, safe="/")
         if self._view_url is None:
             raise ConfigurationError(
@@ -159,9 +160,15 @@ class BoundStorage:
         rename: bool | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        background: bool = False,
     ) -> str:
-        """Accept an upload through the intake (name, extension, size, content) and store it; return its name."""
+        """Accept an upload through the intake (name, extension, size, content) and store it; return its name.
+
+        With ``background``, the upload goes to the fast cache of :mod:`flask_fs.jobs` and a job moves
+        it to this storage; it is readable under the returned name meanwhile.
+        """
         declaration = self.declaration
+        saver = self._background_saver() if background else self.backend
         folders = [folder() if callable(folder) else folder for folder in (declaration.upload_to, prefix)]
         folder = "/".join(folder for folder in folders if folder) or None  # a prefix goes below upload_to
         overwrite = declaration.overwrite if overwrite is None else overwrite
@@ -171,22 +178,33 @@ class BoundStorage:
             upload = intake.accept(file_or_wfs, filename, folder, self.policy())
             with signals.observed(declaration, "save", upload.filename, signals.file_saved) as event:
                 if overwrite or not rename:
-                    data = upload.original if self.backend.takes_uploads and upload.original else upload.stream
-                    self.backend.save(data, upload.filename, overwrite=overwrite, **extra)
+                    data = upload.original if saver.takes_uploads and upload.original else upload.stream
+                    saver.save(data, upload.filename, overwrite=overwrite, **extra)
                 else:
-                    event["filename"] = self._save_renaming(upload.stream, upload.filename, **extra)
+                    event["filename"] = self._save_renaming(upload.stream, upload.filename, saver, **extra)
         return event["filename"]
 
-    def _save_renaming(self, stream: IO[bytes], filename: str, **extra: Any) -> str:
+    def _background_saver(self) -> Any:
+        """Where background saves write: the promotion cache that :mod:`flask_fs.jobs` put in front."""
+        saver = getattr(self.backend, "background", None)
+        if saver is None:
+            raise ConfigurationError(
+                f"storage {self.name!r}: save(..., background=True) needs background jobs: "
+                "call flask_fs.jobs.init_app(app) after flask_fs.init_app"
+            )
+        return saver
+
+    def _save_renaming(self, stream: IO[bytes], filename: str, saver: Any = None, **extra: Any) -> str:
         """Save under ``filename`` or the first free name after it, never replacing a file."""
+        saver = self.backend if saver is None else saver
         if not stream.seekable():  # a retry must send the same bytes again: keep them in a spool
             with spooled(stream) as spool:
-                return self._save_renaming(spool, filename, **extra)
+                return self._save_renaming(spool, filename, saver, **extra)
         start = stream.tell()
         folder, basename = posixpath.split(filename)
         for _ in range(MAX_RENAME_ATTEMPTS):
             try:
-                self.backend.save(stream, filename, overwrite=False, **extra)
+                saver.save(stream, filename, overwrite=False, **extra)
                 return filename
             except FileExists:
                 stream.seek(start)

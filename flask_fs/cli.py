@@ -21,7 +21,12 @@ from flask.cli import NoAppException, ScriptInfo
 from .errors import FSError
 
 #: The command groups merged into ``flask fs``, as ``"module:attribute"``; add yours here.
-GROUPS = ("flask_fs.commands:commands", "flask_fs.static.cli:commands", "flask_fs.orphans_cli:commands")
+GROUPS = (
+    "flask_fs.commands:commands",
+    "flask_fs.static.cli:commands",
+    "flask_fs.orphans_cli:commands",
+    "flask_fs.jobs.cli:commands",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

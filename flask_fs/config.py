@@ -40,10 +40,10 @@ KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
 #: Keys that name a shared base below which each storage gets its own folder.
 PER_STORAGE_BASES = ("root", "url")
-#: Prefixes of global keys that configure other parts of flask_fs (static publishing), not storages.
-_GLOBAL_PREFIXES = ("FS_STATIC_",)
+#: Prefixes of global keys that configure other parts of flask_fs (static publishing, jobs), not storages.
+_GLOBAL_PREFIXES = ("FS_STATIC_", "FS_JOBS_")
 #: Prefixes of keys read by other parts of flask_fs under their own names: never reported as unknown.
-RESERVED_PREFIXES = ("FS_STATIC_", "FS_IMAGES_")
+RESERVED_PREFIXES = ("FS_STATIC_", "FS_IMAGES_", "FS_JOBS_")
 
 
 class Size(int):

@@ -109,6 +109,10 @@ class Storage:
         previous = bindings.get(self.name)
         local_root = os.path.join(app.instance_path, "fs")
         bindings[self.name] = bind(self, source, local_root, _view_url_builder(app), _request_scheme)
+        if "fs_jobs" in app.extensions:  # background jobs put their cache (and mirror) in front of it again
+            from .jobs.ext import layer
+
+            layer(app)
         if previous is not None:
             previous.close()
 
@@ -232,15 +236,19 @@ class Storage:
         rename: bool | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        background: bool = False,
     ) -> str:
         """Save an upload (a Werkzeug ``FileStorage``), a binary file object, bytes or text; return its name.
 
         An upload's client-side name is sanitised; an explicit ``filename`` must already be safe.
         ``headers`` are stored with the file where the backend can (``backend.keeps_headers``, see
-        ``BaseBackend.save``). Raises UnauthorizedFileType, ContentMismatch, FileExists,
+        ``BaseBackend.save``). ``background`` stores it in a fast cache at once and moves it here in
+        a job (see :mod:`flask_fs.jobs`). Raises UnauthorizedFileType, ContentMismatch, FileExists,
         FileTooLarge or InvalidFileName.
         """
-        return self._bound().save(file_or_wfs, filename, prefix, overwrite, rename, headers=headers)
+        return self._bound().save(
+            file_or_wfs, filename, prefix, overwrite, rename, headers=headers, background=background
+        )
 
     def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
         """Store ``content`` (text is encoded as UTF-8) under ``filename``."""

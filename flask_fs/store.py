@@ -10,8 +10,8 @@ The ``STORE_*`` settings are mapped onto one flask_fs storage named ``store`` (:
 so its names, atomic writes and serving headers apply; keys in flask_fs's own names
 (``STORE_FS_<KEY>``, ``FS_S3_<KEY>``...) win over the translated ones. Deliberate differences from
 Flask-Store (unsafe names raise :class:`~flask_fs.errors.InvalidFileName`, clashes never overwrite,
-no public-read ACL unless asked, :class:`S3GeventStore` saves before returning...) are listed in
-the migration guide.
+no public-read ACL unless asked, :class:`S3GeventStore` uploads in a job of :mod:`flask_fs.jobs`
+that keeps its errors...) are listed in the migration guide.
 """
 
 from __future__ import annotations
@@ -128,6 +128,13 @@ class Store:
                 f"but {backend_key} is {app.config[backend_key]!r}"
             )
         init_app(app, STORAGE)
+        if provider.background:
+            from . import jobs
+
+            if "fs_jobs" in app.extensions:
+                jobs.ext.layer(app)
+            else:
+                jobs.init_app(app)
         app.extensions["store"] = StoreState(self, app, provider)
         self._provider = provider
         self.set_provider_defaults(app)
@@ -183,7 +190,9 @@ class Store:
         """For providers that want it (local), serve the files under ``STORE_URL_PREFIX``."""
         if not self.provider(app).register_route or ENDPOINT in app.view_functions:
             return
-        prefix = str(app.config["STORE_URL_PREFIX"]).strip("/")
+        prefix = str(app.config["STORE_URL_PREFIX"]).strip("/") or (
+            "flaskstore" if self.provider(app).background else ""
+        )
         app.add_url_rule(f"/{prefix}/<path:filename>" if prefix else "/<path:filename>", ENDPOINT, _serve)
 
 
@@ -201,8 +210,10 @@ class BaseStore:
     Create one per request (``store.Provider(destination=None)``) inside an app context.
     """
 
-    #: Whether the store needs a route serving its files (local stores).
+    #: Whether the store needs a route serving its files (local stores, and uploads waiting for promotion).
     register_route: ClassVar[bool] = False
+    #: Whether ``save()`` returns at once and uploads in a job (see :mod:`flask_fs.jobs`).
+    background: ClassVar[bool] = False
     #: The flask_fs backend the files go to.
     backend: ClassVar[str] = "local"
     #: Flask-Store settings without which the provider cannot work.
@@ -268,7 +279,9 @@ class BaseStore:
         stream: IO[bytes] = file.stream
         if stream.seekable():
             stream.seek(0)
-        stored = self.storage.save(stream, filename=self._name(file.filename or ""), rename=True)
+        stored = self.storage.save(
+            stream, filename=self._name(file.filename or ""), rename=True, background=self.background
+        )
         return StoreFile(stored[len(self.destination) + 1 :] if self.destination else stored, self.destination)
 
     def _absolute_url(self, name: str, relative_url: str) -> str:
@@ -353,11 +366,24 @@ class S3Store(BaseStore):
 
 
 class S3GeventStore(S3Store):
-    """Flask-Store's background S3 upload, without gevent.
+    """Flask-Store's background S3 upload, without gevent: a job of :mod:`flask_fs.jobs`.
 
-    For now ``save()`` uploads before it returns, as :class:`S3Store` does: the file is in the
-    bucket when you get its URL, and an upload error reaches the caller instead of being lost.
+    ``save()`` keeps the upload in the local promotion cache and returns; a job uploads it to the
+    bucket, retrying, and keeps the error if it keeps failing (``flask fs jobs list``). Until then
+    :meth:`StoreFile.absolute_url` is the app's route (``STORE_URL_PREFIX``, else ``/flaskstore``),
+    which serves it from the cache; once uploaded, the object's URL at the bucket.
     """
+
+    register_route = True
+    background = True
+
+    def _absolute_url(self, name: str, relative_url: str) -> str:
+        pending = getattr(self.storage.backend, "pending", None)
+        if pending is not None and pending(name):
+            return url_for(
+                ENDPOINT, filename=name, _external=has_request_context() or bool(current_app.config.get("SERVER_NAME"))
+            )
+        return super()._absolute_url(name, relative_url)
 
 
 _PROVIDERS: dict[str, type[BaseStore]] = {

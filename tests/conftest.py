@@ -7,12 +7,13 @@ OpenStack Swift All-In-One (which also answers the S3 API and checks signatures 
 from __future__ import annotations
 
 import io
+import shutil
 
 import pytest
 from flask import Flask
 
 import flask_fs as fs
-from tests.servers import start_moto, start_postgres, start_swift
+from tests.servers import start_moto, start_postgres, start_redis, start_swift
 
 # As users enable it: the fs_memory fixture, and detailed assertions in the contract suite.
 pytest_plugins = ["flask_fs.testing"]
@@ -71,6 +72,18 @@ def postgres_url():
         pytest.skip(str(exc))
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """Debian's redis-server on a free loopback port; skipped only if the binary is absent."""
+    try:
+        server = start_redis()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+    shutil.rmtree(server.folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -293,6 +293,52 @@ def start_postgres() -> PostgresServer:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"could not start PostgreSQL: {exc}") from exc
     return PostgresServer(folder, port)
+@dataclass
+class RedisServer:
+    """A ``redis-server`` on a free loopback port, without persistence, in a temporary folder."""
+
+    port: int
+    folder: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.folder],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def start_redis() -> RedisServer:
+    """Start Debian's ``redis-server`` (installed by scripts/test.sh); RuntimeError if it is missing."""
+    if shutil.which("redis-server") is None:
+        raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(free_port(), tempfile.mkdtemp(prefix="flask-fs-redis-"))
+    server.start()
+    return server
 
 
 def main() -> None:

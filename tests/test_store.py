@@ -373,11 +373,27 @@ def test_s3_unsafe_names_raise_and_upload_nothing(tmp_path, moto_endpoint, bucke
     assert s3_client(moto_endpoint).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
-def test_s3_gevent_store_has_the_file_in_the_bucket_when_save_returns(tmp_path, moto_endpoint, bucket):
+def test_s3_gevent_store_uploads_in_a_job_and_its_url_works_from_the_start(tmp_path, moto_endpoint, bucket):
+    from flask_fs import jobs
+
     app = s3_app(tmp_path, moto_endpoint, bucket, provider="flask_store.stores.s3.S3GeventStore")
-    url = post(app, b"uploaded", "doc.txt").text
-    assert url == f"{moto_endpoint}/{bucket}/doc.txt"
+    gate = threading.Event()
+    hold = lambda sender, **kwargs: gate.wait(10)  # noqa: E731
+    jobs.job_started.connect(hold)
+    try:
+        url = post(app, b"uploaded", "doc.txt").text
+        assert url == "http://localhost/flaskstore/doc.txt"  # the app serves it while the upload waits
+        assert "Contents" not in s3_client(moto_endpoint).list_objects_v2(Bucket=bucket)
+        response = app.test_client().get(url)
+        assert (response.status_code, response.data) == (200, b"uploaded")
+    finally:
+        gate.set()
+        jobs.job_started.disconnect(hold)
+    assert jobs.jobs_of(app).wait(30)
     assert s3_client(moto_endpoint).get_object(Bucket=bucket, Key="doc.txt")["Body"].read() == b"uploaded"
+    assert app.test_client().get(url).data == b"uploaded"  # the old URL keeps working
+    with app.test_request_context():
+        assert flask_store.StoreFile("doc.txt").absolute_url() == f"{moto_endpoint}/{bucket}/doc.txt"
 
 
 def test_s3_endpoint_from_flask_fs_settings(tmp_path, moto_endpoint, bucket):
