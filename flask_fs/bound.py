@@ -178,7 +178,8 @@ class BoundStorage:
             upload = intake.accept(file_or_wfs, filename, folder, self.policy())
             with signals.observed(declaration, "save", upload.filename, signals.file_saved) as event:
                 if overwrite or not rename:
-                    data = upload.original if saver.takes_uploads and upload.original else upload.stream
+                    legacy = getattr(saver, "takes_uploads", False) and upload.original is not None
+                    data = upload.original if legacy else upload.stream
                     saver.save(data, upload.filename, overwrite=overwrite, **extra)
                 else:
                     event["filename"] = self._save_renaming(upload.stream, upload.filename, saver, **extra)
