@@ -76,6 +76,8 @@ class BoundStorage:
         self._url_scheme = url_scheme
         #: ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default.
         self.images_optimize = False
+        #: The job runner (:class:`flask_fs.jobs.Jobs`) set by ``flask_fs.jobs.init_app``, or None.
+        self.jobs: Any = None
         self.extensions = lowered(declaration.extensions)
         self.allow = lowered(config.get("allow") or ())
         self.deny = lowered(config.get("deny") or ())

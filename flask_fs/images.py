@@ -233,6 +233,13 @@ def _decode_errors() -> Iterator[None]:
         raise InvalidImage(f"not a valid image: {exc}") from exc
 
 
+def identify(file: ImageSource, max_pixels: int | None = None) -> str:
+    """The Pillow format of an image, read from its header only (no decoding), after checking its
+    pixel count: InvalidImage or ImageTooLarge otherwise. A file broken past its header passes."""
+    image = _open(file, max_pixels)
+    return str(image.format)  # not closed: that would close the caller's file too
+
+
 def _open(file: ImageSource, max_pixels: int | None) -> Image.Image:
     """Identify the image from its header (no decoding) and check its pixel count."""
     if isinstance(file, (bytes, bytearray, memoryview)):

@@ -165,9 +165,10 @@ class ImageField(ImageSpec, FileField):
         optimize: bool | None = None,
         *args: Any,
         max_pixels: int | None = None,
+        render_later: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._configure_images(max_size, thumbnails, optimize, max_pixels)
+        self._configure_images(max_size, thumbnails, optimize, max_pixels, render_later)
         FileField.__init__(self, *args, **kwargs)
 
 

@@ -206,8 +206,9 @@ class ImageField(ImageSpec, FileField):
         max_pixels: int | None = None,
         upload_to: NameRule = None,
         basename: NameRule = None,
+        render_later: bool = False,
     ) -> None:
-        self._configure_images(max_size, thumbnails, optimize, max_pixels)
+        self._configure_images(max_size, thumbnails, optimize, max_pixels, render_later)
         self.thumbnails = tuple(self.thumbnail_sizes)  # hashable: part of SQLAlchemy's statement cache key
         FileField.__init__(self, fs, upload_to, basename)
 

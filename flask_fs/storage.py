@@ -173,6 +173,12 @@ class Storage:
         return bound.backend if bound is not None else None
 
     @property
+    def jobs(self) -> Any:
+        """The background job runner of the current app (``flask_fs.jobs.init_app``), or None."""
+        bound = self._bound_if_any()
+        return bound.jobs if bound is not None else None
+
+    @property
     def backend_name(self) -> str:
         """The name of this storage's backend on the current app (``'local'``, ``'s3'``...)."""
         return self._bound().config["backend"]

@@ -447,3 +447,71 @@ def test_a_save_during_the_promotion_of_the_same_name_wins(tmp_path):
     held.discard("doc.txt")
     assert target.read("doc.txt") == b"new"
     assert list(cache.list_files()) == []
+
+
+def test_image_fields_render_thumbnails_later(tmp_path, monkeypatch, use_mongomock):
+    """An ImageField(render_later=True) stores the upload at once; best_url() gives the original
+    until the job has rendered the thumbnail, then the thumbnail; never a broken link."""
+    import mongoengine
+    from PIL import Image
+
+    from flask_fs.fields import core
+    from flask_fs.mongo import ImageField
+
+    images = fs.Storage("images", fs.IMAGES)
+
+    class Later(mongoengine.Document):
+        meta = {"collection": f"later_{uuid.uuid4().hex}"}
+        image = ImageField(fs=images, thumbnails=[64], render_later=True)
+
+    mongoengine.connect("flask-fs-later", host="mongodb://localhost", alias="default", uuidRepresentation="standard")
+    monkeypatch.setattr(core, "_RENDERED", set())
+    app = make_app(tmp_path, FS_JOBS_BACKOFF=0.01)
+    fs.init_app(app, images)
+    runtime = jobs.init_app(app)
+    gate = threading.Event()
+
+    def hold(sender, **kwargs):
+        gate.wait(10)
+
+    jobs.job_started.connect(hold)
+    try:
+        upload = io.BytesIO()
+        Image.new("RGB", (300, 200), "green").save(upload, "PNG")
+        with app.app_context():
+            doc = Later()
+            doc.image.save(io.BytesIO(upload.getvalue()), "shot.png")
+            doc.save()
+            assert doc.image.thumbnails == {"64": "shot-64.png"}
+            assert doc.image.best_url(64) == images.url("shot.png")  # not rendered yet: the original
+            client = app.test_client()
+            assert client.get(doc.image.best_url(64)).status_code == 200
+            gate.set()
+            assert runtime.wait(10)
+            again = Later.objects.get(id=doc.id)
+            assert again.image.best_url(64) == images.url("shot-64.png")
+            assert Image.open(io.BytesIO(client.get(again.image.best_url(64)).data)).size == (64, 64)
+            with pytest.raises(fs.InvalidImage):  # the header is still checked at once
+                Later().image.save(io.BytesIO(b"not an image"), "bad.png")
+    finally:
+        gate.set()
+        jobs.job_started.disconnect(hold)
+        runtime.close()
+        mongoengine.disconnect()
+
+
+def test_render_later_without_jobs_says_what_to_set_up(tmp_path, use_mongomock):
+    from flask_fs.mongo import ImageField
+
+    images = fs.Storage("images", fs.IMAGES)
+    field_value = ImageField(fs=images, thumbnails=[64], render_later=True).proxy()
+    app = make_app(tmp_path)
+    fs.init_app(app, images)
+    upload = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (80, 80)).save(upload, "PNG")
+    with app.app_context(), pytest.raises(fs.ConfigurationError, match="flask_fs.jobs.init_app"):
+        field_value.save(io.BytesIO(upload.getvalue()), "a.png")
+    with app.app_context():
+        assert list(images.list_files()) == []

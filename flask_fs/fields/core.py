@@ -247,9 +247,11 @@ class ImageReference(FileReference):
         bbox: Iterable[float] | None = None,
         optimize: bool | None = None,
         max_pixels: int | None = None,
+        render_later: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.render_later = render_later
         self._original = original
         self.max_size = max_size
         self.thumbnail_sizes = sorted(set(thumbnail_sizes or ()))
@@ -298,6 +300,8 @@ class ImageReference(FileReference):
         no ``size`` asks for the largest; without thumbnails it is the displayed image. None when empty.
         """
         name = self._best(size)
+        if name and self.render_later and name != self.original and not _rendered(self.storage, name):
+            name = self.original  # rendered in a job that has not finished: the original meanwhile
         return self.storage.url(name, external=external) if name else None
 
     def full(self, external: bool = False) -> str | None:
@@ -340,6 +344,8 @@ class ImageReference(FileReference):
         folder, basename = posixpath.split(target)
         policy = self.storage.policy()  # Pillow checks the content, more closely than signatures do
         upload = intake.accept(file_or_wfs, basename, folder or None, replace(policy, check_content=False))
+        if self.render_later:
+            return self._save_rendering_later(upload, target, basename, policy.check_content, overwrite, bbox)
         with _seekable(upload.stream) as stream:
             rendition = self._render(stream, box)
             if (
@@ -357,6 +363,40 @@ class ImageReference(FileReference):
                 except FileExists:  # _store removed what it had stored
                     if self._lifecycle.overwrite_own or overwrite or number == MAX_RENAMES:
                         raise
+        return self.filename  # type: ignore[return-value]
+
+    def _save_rendering_later(
+        self, upload: intake.Upload, target: str, basename: str, check: bool, overwrite: bool | None, bbox: Any
+    ) -> str:
+        """Store the upload as the displayed image now, and submit a job rendering its thumbnails
+        under the names they will have (``best_url`` gives the original until they exist)."""
+        jobs = getattr(self.storage, "jobs", None)
+        if jobs is None:
+            raise ConfigurationError("render_later needs background jobs: call flask_fs.jobs.init_app(app)")
+        max_pixels = self.max_pixels or self.storage.config.get("images_max_pixels")
+        with _seekable(upload.stream) as stream:
+            found = images.identify(stream, int(max_pixels) if max_pixels else None)
+            if check and Image.registered_extensions().get(f".{extension(basename)}") != found:
+                found = f"a {found} image"
+                raise ContentMismatch(f"the content of {basename!r} is not what its extension says (found: {found})")
+            stream.seek(0)
+            for number in range(MAX_RENAMES + 1):
+                candidate = _derive(target, f"_{number}", _ext(target)) if number else target
+                plan: list[tuple[str, str, IO[bytes] | None]] = [("original", candidate, stream)]
+                try:
+                    self._store(plan, overwrite, bbox)
+                    break
+                except FileExists:
+                    if self._lifecycle.overwrite_own or overwrite or number == MAX_RENAMES:
+                        raise
+        ext = _ext(self.original or target)
+        original: str = self.original  # type: ignore[assignment] - just stored
+        self.thumbnails = {str(size): _derive(original, f"-{size}", ext) for size in self.thumbnail_sizes}
+        optimize = self.optimize if self.optimize is not None else getattr(self.storage, "images_optimize", False)
+        jobs.submit(
+            "thumbnails", self.storage.name, original, renditions=dict(self.thumbnails),
+            optimize=bool(optimize), max_pixels=int(max_pixels) if max_pixels else None,
+        )  # fmt: skip
         return self.filename  # type: ignore[return-value]
 
     def rerender(self) -> None:
@@ -504,12 +544,19 @@ class FileSpec:
 class ImageSpec(FileSpec):
     """The options of an image field: ``max_size`` (px) bounds the displayed image, ``thumbnails``
     lists square thumbnail sizes (px), ``optimize`` overrides ``FS_IMAGES_OPTIMIZE``, ``max_pixels``
-    the ``FS_IMAGES_MAX_PIXELS`` limit."""
+    the ``FS_IMAGES_MAX_PIXELS`` limit. With ``render_later`` the upload is checked from its header,
+    stored and displayed at once, and its thumbnails are rendered by a background job
+    (:mod:`flask_fs.jobs`); ``max_size`` does not apply then."""
 
     reference_class = ImageReference
 
     def _configure_images(
-        self, max_size: int | None, thumbnails: Iterable[int] | None, optimize: bool | None, max_pixels: int | None
+        self,
+        max_size: int | None,
+        thumbnails: Iterable[int] | None,
+        optimize: bool | None,
+        max_pixels: int | None,
+        render_later: bool = False,
     ) -> None:
         sizes = list(thumbnails or ())
         for size in [*sizes, max_size, max_pixels]:
@@ -519,6 +566,7 @@ class ImageSpec(FileSpec):
         self.thumbnail_sizes = sorted(set(sizes))
         self.optimize = optimize
         self.max_pixels = max_pixels
+        self.render_later = render_later
 
     def _reference_settings(self) -> dict[str, Any]:
         return {
@@ -527,6 +575,7 @@ class ImageSpec(FileSpec):
             "thumbnail_sizes": self.thumbnail_sizes,
             "optimize": self.optimize,
             "max_pixels": self.max_pixels,
+            "render_later": self.render_later,
         }
 
 
@@ -566,6 +615,22 @@ def _derive(name: str, suffix: str, ext: str) -> str:
     old = _ext(base)
     stem = base[: -len(old)] if old else base
     return posixpath.join(folder, f"{stem}{suffix}{ext}")
+
+
+#: Renditions seen stored, by (storage, name): once rendered they stay, so each is looked up once.
+_RENDERED: set[tuple[str, str]] = set()
+
+
+def _rendered(storage: FieldStorage, name: str) -> bool:
+    """Whether a rendition made by a job exists yet (remembered once it does)."""
+    key = (storage.name, name)
+    if key not in _RENDERED:
+        if not storage.exists(name):
+            return False
+        if len(_RENDERED) > 100_000:
+            _RENDERED.clear()
+        _RENDERED.add(key)
+    return True
 
 
 def _rewind(upload: Upload) -> None:

@@ -154,6 +154,7 @@ def layer(app: Flask) -> None:
         raise ConfigurationError(f"FS_JOBS_CACHE: no storage named {shared!r} on app {app.name!r}")
     plain = {name: unlayered(binding.backend) for name, binding in bound.items()}
     for name, binding in bound.items():
+        binding.jobs = jobs
         backend = plain[name]
         if name == shared:
             binding.backend = backend

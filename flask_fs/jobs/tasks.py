@@ -49,6 +49,8 @@ def thumbnails(
 
     bound = jobs.storage(storage)
     sizes = sorted({int(size) for size in renditions})
+    if not bound.exists(filename):  # deleted (replaced, rolled back) before the job ran: nothing to render
+        return
     with bound.open(filename, "rb") as source:
         result: Any = render_all(
             source, sizes, square=square, optimize=optimize, max_pixels=max_pixels, output_format=output_format
