@@ -515,3 +515,37 @@ def test_render_later_without_jobs_says_what_to_set_up(tmp_path, use_mongomock):
         field_value.save(io.BytesIO(upload.getvalue()), "a.png")
     with app.app_context():
         assert list(images.list_files()) == []
+
+
+def test_a_field_delete_that_fails_is_retried_by_a_job(jobs_app, use_mongomock, monkeypatch):
+    import mongoengine
+
+    from flask_fs.mongo import FileField
+
+    app, files, runtime = jobs_app
+
+    class Note(mongoengine.Document):
+        meta = {"collection": f"notes_{uuid.uuid4().hex}"}
+        attachment = FileField(fs=files)
+
+    mongoengine.connect("flask-fs-notes", host="mongodb://localhost", alias="default", uuidRepresentation="standard")
+    try:
+        with app.app_context():
+            note = Note()
+            note.attachment.save(io.BytesIO(b"minutes"), "minutes.txt")
+            backend = files.bind(app).backend
+            real_delete, failures = backend.delete, []
+
+            def flaky_delete(name):
+                if not failures:
+                    failures.append(name)
+                    raise fs.BackendError("the server went away")
+                real_delete(name)
+
+            monkeypatch.setattr(backend, "delete", flaky_delete)
+            note.attachment.delete()  # fails once: logged and handed to a job
+            assert failures == ["minutes.txt"]
+            assert runtime.wait(10)
+            assert not files.exists("minutes.txt")
+    finally:
+        mongoengine.disconnect()

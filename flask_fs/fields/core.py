@@ -81,12 +81,18 @@ class Lifecycle:
 
 
 def delete_files(storage: FieldStorage, filenames: Iterable[str], why: str) -> None:
-    """Delete each file, logging (not raising) failures: the orphan sweep finds what is left."""
+    """Delete each file, logging (not raising) failures. With background jobs set up, what failed is
+    handed to a ``delete`` job, retried with backoff; without, the orphan sweep finds it."""
+    failed = []
     for name in dict.fromkeys(filenames):
         try:
             storage.delete(name)
         except FSError:
             log.warning("could not delete %s file %r from storage %r", why, name, storage.name, exc_info=True)
+            failed.append(name)
+    jobs = getattr(storage, "jobs", None) if failed else None
+    if jobs is not None:
+        jobs.submit("delete", storage.name, filenames=failed)
 
 
 IMMEDIATE = Lifecycle()
