@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -47,10 +48,8 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
     except ConnectionError:
         pass
     queue.put_nowait((loop.time() + delay, b""))
-    try:
+    with contextlib.suppress(ConnectionError):
         await sender
-    except ConnectionError:
-        pass
 
 
 async def _serve(target: tuple[str, int], delay: float, port: int) -> None:
@@ -64,9 +63,7 @@ async def _serve(target: tuple[str, int], delay: float, port: int) -> None:
         await asyncio.sleep(delay)  # the SYN-ACK travelling back
         for w in (client_writer, server_writer):
             w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await asyncio.gather(
-            _pump(client_reader, server_writer, delay), _pump(server_reader, client_writer, delay)
-        )
+        await asyncio.gather(_pump(client_reader, server_writer, delay), _pump(server_reader, client_writer, delay))
         for w in (client_writer, server_writer):
             w.close()
 
