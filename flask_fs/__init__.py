@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .errors import (
     BackendError,
+    BatchError,
     ConfigurationError,
     ContentMismatch,
     FileExists,
@@ -55,6 +56,7 @@ __all__ = [
     "ConfigurationError",
     "ContentMismatch",
     "FSError",
+    "BatchError",
     "FileExists",
     "FileNotFound",
     "FileTooLarge",

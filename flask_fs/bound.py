@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from typing import IO, Any, Protocol
 from urllib.parse import quote
 
 from . import intake, names, signals
 from .backends import BaseBackend, available_backends, load_backend, settings_anywhere
 from .config import STORAGE_SETTINGS, Config, join_url, resolve, storage_settings, unknown_keys
-from .errors import ConfigurationError, FileExists, FSError
+from .errors import BatchError, ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedWriter, TextWriter, spooled, too_large
 
@@ -72,6 +74,9 @@ class BoundStorage:
         self.max_size: int | None = config.get("max_size") or None
         check = config.get("check_content")
         self.check_content = _only_images(declaration.extensions, self.allow) if check is None else bool(check)
+        self.batch_concurrency = max(1, int(config.get("batch_concurrency") or 16))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<BoundStorage {self.name!r} on {self.config.get('backend')}>"
@@ -228,6 +233,68 @@ class BoundStorage:
         with signals.observed(self.declaration, "move", target, signals.file_saved):
             self.backend.move(names.clean(source), target, overwrite=overwrite)
 
+    # -- batches -------------------------------------------------------------------------------------
+
+    def save_many(
+        self,
+        items: Iterable[tuple[str | None, Any]],
+        prefix: str | Callable[[], str] | None = None,
+        overwrite: bool | None = None,
+        rename: bool | None = None,
+        *,
+        concurrency: int | None = None,
+    ) -> list[str]:
+        """Save ``(filename, source)`` pairs, several at once; return the stored names in order.
+
+        Each item goes through :meth:`save` (the same intake, policy and signals; ``filename`` may be
+        None for an upload that names itself). Items are saved concurrently on the storage's threads,
+        at most ``concurrency`` (default: the ``BATCH_CONCURRENCY`` setting) at a time, which over a
+        distant link saves the round trips a loop would wait for. When some fail, the others are
+        still done and :class:`~flask_fs.errors.BatchError` lists each failure by item.
+        """
+
+        def save_one(item: tuple[str | None, Any]) -> str:
+            filename, source = item
+            return self.save(source, filename, prefix, overwrite, rename)
+
+        return self._run_many(save_one, items, concurrency, lambda item: repr(item[0]))
+
+    def read_many(self, filenames: Iterable[str], *, concurrency: int | None = None) -> list[bytes]:
+        """The contents of ``filenames``, in order, read several at once (see :meth:`save_many`);
+        missing files are reported by :class:`~flask_fs.errors.BatchError` as FileNotFound."""
+        return self._run_many(self.read, filenames, concurrency, repr)
+
+    def _run_many(
+        self, func: Callable[[Any], Any], items: Iterable[Any], concurrency: int | None, label: Callable[[Any], str]
+    ) -> list[Any]:
+        """``func`` on every item, at most ``concurrency`` at a time, each in a copy of the caller's
+        context (its app context, for signal receivers); results or exceptions, in order."""
+        limit = max(1, min(concurrency or self.batch_concurrency, self.batch_concurrency))
+        pool = self._threads()
+        futures: list[Future] = []
+        labels: list[str] = []
+        running: set[Future] = set()
+        for item in items:
+            if len(running) >= limit:
+                _, running = wait(running, return_when=FIRST_COMPLETED)
+            future = pool.submit(copy_context().run, func, item)
+            futures.append(future)
+            labels.append(label(item))
+            running.add(future)
+        results = [future.exception() or future.result() for future in futures]
+        if any(isinstance(result, BaseException) for result in results):
+            raise BatchError(results, labels)
+        return results
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The storage's batch threads, started on first use and kept, as are the backend's connections
+        that each thread opens (Swift's are per thread)."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.batch_concurrency, thread_name_prefix=f"flask-fs-{self.name}")
+        return self._pool
+
     # -- reading -------------------------------------------------------------------------------------
 
     def exists(self, filename: str) -> bool:
@@ -279,6 +346,9 @@ class BoundStorage:
 
     def close(self) -> None:
         """Release the backend's connections and threads."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()

@@ -200,6 +200,23 @@ class Storage:
         """
         return self._bound().save(file_or_wfs, filename, prefix, overwrite, rename, headers=headers)
 
+    def save_many(
+        self,
+        items: Iterable[tuple[str | None, Any]],
+        prefix: Prefix = None,
+        overwrite: bool | None = None,
+        rename: bool | None = None,
+        *,
+        concurrency: int | None = None,
+    ) -> list[str]:
+        """Save ``(filename, source)`` pairs concurrently; the stored names, in order (see
+        :meth:`BoundStorage.save_many <flask_fs.bound.BoundStorage.save_many>`)."""
+        return self._bound().save_many(items, prefix, overwrite, rename, concurrency=concurrency)
+
+    def read_many(self, filenames: Iterable[str], *, concurrency: int | None = None) -> list[bytes]:
+        """The contents of ``filenames``, in order, read concurrently."""
+        return self._bound().read_many(filenames, concurrency=concurrency)
+
     def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
         """Store ``content`` (text is encoded as UTF-8) under ``filename``."""
         self._bound().write(filename, content, overwrite)
