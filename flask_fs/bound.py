@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,6 +39,8 @@ ViewURL = Callable[[str, str, bool], str]
 active: ContextVar[BoundStorage | None] = ContextVar("flask_fs_active_storage", default=None)
 
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
+#: Names that appear in a URL as they are (what ``quote(name, safe="/")`` leaves alone).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 class Declaration(Protocol):
@@ -75,6 +78,10 @@ class BoundStorage:
         check = config.get("check_content")
         self.check_content = _only_images(declaration.extensions, self.allow) if check is None else bool(check)
         self.batch_concurrency = max(1, int(config.get("batch_concurrency") or 16))
+        expires = config.get("signed_url_expires")
+        self.signed_url_expires = 3600 if expires is None else int(expires)
+        configured_url = config.get("url")
+        self._url_base = join_url(configured_url) if configured_url else ""
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -121,9 +128,8 @@ class BoundStorage:
         return self.url_of(names.clean(filename), external)
 
     def url_of(self, filename: str, external: bool) -> str:
-        configured = self.config.get("url")
-        if configured:
-            return join_url(configured) + quote(filename, safe="/")
+        if self._url_base:
+            return self._url_base + (filename if _URL_SAFE.fullmatch(filename) else quote(filename, safe="/"))
         if self._view_url is None:
             raise ConfigurationError(
                 f"storage {self.name!r} has no URL: set {self.name.upper()}_FS_URL, or bind it to an app that serves it"
@@ -132,7 +138,7 @@ class BoundStorage:
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
         """A temporary URL that grants read access without credentials (s3, swift)."""
-        seconds = int(expires if expires is not None else self.config.get("signed_url_expires", 3600))
+        seconds = int(expires if expires is not None else self.signed_url_expires)
         return self.backend.signed_url(names.clean(filename), seconds)
 
     # -- writing -------------------------------------------------------------------------------------

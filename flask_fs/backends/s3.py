@@ -46,6 +46,7 @@ import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -53,7 +54,6 @@ from typing import IO, Any, BinaryIO, Literal, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import boto3
-import botocore.auth
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.copies import CopySubmissionTask
@@ -80,6 +80,8 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Inval
 _S3_HEADERS = ("x-amz", "x-goog-", "x-guploader-")
 _S3_SERVERS = ("amazons3", "minio", "ceph", "cloudflare", "garage", "seaweed")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Keys that appear in a URL as they are (what ``quote(key, safe="/~")`` leaves alone).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 #: ``save(headers=...)`` names that are S3 object parameters; other names are user metadata.
 HEADER_PARAMS = {
     "content-type": "ContentType", "cache-control": "CacheControl", "content-disposition": "ContentDisposition",
@@ -480,18 +482,24 @@ class S3Backend(BaseBackend):
 
     def signed_url(self, filename: str, expires: int) -> str:
         """A presigned GET against ``endpoint`` (no request is sent), signed here: see :class:`_Presigner`."""
-        if self._presigner is None:
+        presigner = self._presigner
+        if presigner is None:
             client = self.client
             with self._lock, self._errors(filename):
                 if self._presigner is None:
                     self._presigner = _Presigner.for_client(client, self.bucket)
+            presigner = self._presigner
         key = self._key(filename)
-        with self._errors(filename):
-            if self._presigner:
-                return self._presigner.sign(key, expires)
+        try:
+            if presigner:
+                return presigner.sign(key, expires)
             return self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
             )
+        except ClientError as exc:
+            raise self._client_error(exc, filename) from exc
+        except BotoCoreError as exc:  # e.g. temporary credentials that failed to refresh
+            raise BackendError(f"S3 at {self._where} failed: {exc}") from exc
 
     def clean_stale(self, grace: float) -> list[str]:
         """Abort the multipart uploads under this storage's prefix started over ``grace`` seconds ago:
@@ -569,11 +577,15 @@ class _Presigner:
     """
 
     PROBE = "flask-fs probe/é+~ %.txt"
+    #: The time now, in seconds (a class attribute, so tests can set the instant).
+    clock = staticmethod(time.time)
 
     def __init__(self, credentials: Any, base: str, path: str, host: str, region: str, service: str) -> None:
         self._credentials, self._base, self._path, self._host = credentials, base, path, host
         self._region, self._service = region, service
-        self._key_for: tuple[str, str, str, bytes] = ("", "", "", b"")
+        self._day: tuple[str, str, bytes] = ("", "", b"")
+        self._second: tuple[int, str] = (-1, "")
+        self._cached: tuple[Any, Any] = (None, None)
 
     @classmethod
     def for_client(cls, client: Any, bucket: str) -> _Presigner | Literal[False]:
@@ -598,37 +610,47 @@ class _Presigner:
                         scope[2], scope[3])  # fmt: skip
         return presigner if presigner.sign(cls.PROBE, 60, query["X-Amz-Date"]) == url else False
 
-    def _signing_key(self, secret: str, day: str) -> bytes:
-        cached = self._key_for
-        if cached[:3] == (secret, day, self._region):
-            return cached[3]
-        key = f"AWS4{secret}".encode()
-        for part in (day, self._region, self._service, "aws4_request"):
-            key = hmac.digest(key, part.encode(), "sha256")
-        self._key_for = (secret, day, self._region, key)
-        return key
-
-    def sign(self, key: str, expires: int, timestamp: str | None = None) -> str:
-        """The presigned GET URL of ``key``, valid ``expires`` seconds from now (or ``timestamp``)."""
-        credentials = self._credentials.get_frozen_credentials()  # refreshes temporary credentials
-        timestamp = timestamp or botocore.auth.get_current_datetime().strftime("%Y%m%dT%H%M%SZ")
-        scope = f"{timestamp[:8]}/{self._region}/{self._service}/aws4_request"
-        path = self._path + quote(key, safe="/~")
+    def _query(self, credentials: Any, timestamp: str, expires: int) -> tuple[str, str, bytes, str]:
+        """What every URL signed in this second shares: the canonical query, the string-to-sign's
+        head, the signing key (derived once a day) and the URL's query."""
+        cached = self._cached
+        if cached[0] == (timestamp, expires, credentials):
+            return cached[1]
+        day = timestamp[:8]
+        scope = f"{day}/{self._region}/{self._service}/aws4_request"
         params = {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
             "X-Amz-Credential": quote(f"{credentials.access_key}/{scope}", safe="-_.~"),
             "X-Amz-Date": timestamp,
-            "X-Amz-Expires": str(int(expires)),
+            "X-Amz-Expires": str(expires),
             "X-Amz-SignedHeaders": "host",
         }
         if credentials.token is not None:
             params["X-Amz-Security-Token"] = quote(credentials.token, safe="-_.~")
         canonical_query = "&".join(f"{name}={params[name]}" for name in sorted(params))
-        canonical = f"GET\n{path}\n{canonical_query}\nhost:{self._host}\n\nhost\nUNSIGNED-PAYLOAD"
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        to_sign = f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n{digest}".encode()
-        signature = hmac.digest(self._signing_key(credentials.secret_key, timestamp[:8]), to_sign, "sha256").hex()
+        if self._day[:2] != (credentials.secret_key, day):
+            key = f"AWS4{credentials.secret_key}".encode()
+            for part in (day, self._region, self._service, "aws4_request"):
+                key = hmac.digest(key, part.encode(), "sha256")
+            self._day = (credentials.secret_key, day, key)
         query = "&".join(f"{name}={value}" for name, value in params.items())
+        shared = (canonical_query, f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n", self._day[2], query)
+        self._cached = ((timestamp, expires, credentials), shared)
+        return shared
+
+    def sign(self, key: str, expires: int, timestamp: str | None = None) -> str:
+        """The presigned GET URL of ``key``, valid ``expires`` seconds from now (or from ``timestamp``)."""
+        credentials = self._credentials.get_frozen_credentials()  # refreshes temporary credentials
+        if timestamp is None:
+            now = int(self.clock())
+            if now != self._second[0]:
+                self._second = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
+            timestamp = self._second[1]
+        canonical_query, head, signing_key, query = self._query(credentials, timestamp, int(expires))
+        path = self._path + (key if _URL_SAFE.fullmatch(key) else quote(key, safe="/~"))
+        canonical = f"GET\n{path}\n{canonical_query}\nhost:{self._host}\n\nhost\nUNSIGNED-PAYLOAD"
+        to_sign = head + hashlib.sha256(canonical.encode()).hexdigest()
+        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
         return f"{self._base}{path}?{query}&X-Amz-Signature={signature}"
 
 

@@ -20,7 +20,7 @@ from botocore.config import Config as BotoConfig
 from flask import current_app
 
 import flask_fs as fs
-from flask_fs.backends.s3 import S3Backend
+from flask_fs.backends.s3 import S3Backend, _Presigner
 from tests.backends.conftest import s3_settings, unique
 from tests.conftest import make_app
 from tests.servers import start_swift
@@ -494,6 +494,8 @@ def test_signed_urls_are_the_ones_botocore_makes(settings, monkeypatch):
     backend = storage.backend
     for moment in (datetime.datetime(2026, 1, 2, 3, 4, 5), datetime.datetime(2026, 1, 3, 0, 0, 1)):
         monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda moment=moment, **_: moment)
+        seconds = moment.replace(tzinfo=datetime.UTC).timestamp() + 0.5
+        monkeypatch.setattr(_Presigner, "clock", staticmethod(lambda seconds=seconds: seconds))
         for name in ("a.txt", "dir/my file é.txt", "a+b~c%d;e=f&g.txt", "日本/データ.txt"):
             key = backend._key(name)
             expected = backend.client.generate_presigned_url(
