@@ -53,7 +53,13 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
 
 async def _serve(target: tuple[str, int], delay: float, port: int) -> None:
+    running: set[asyncio.Task] = set()  # asyncio keeps only weak references to tasks
+
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        task.add_done_callback(running.discard)
         await asyncio.sleep(delay)  # the client's SYN travelling out
         try:
             server_reader, server_writer = await asyncio.open_connection(*target)
