@@ -332,6 +332,14 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
         False,
         doc="Optimise every rendition written by :class:`~flask_fs.mongo.ImageField` (a field's ``optimize=`` wins).",
     ),
+    Setting(
+        "FS_IMAGES_ENGINE",
+        str,
+        "auto",
+        choices=("auto", "pillow", "vips"),
+        doc="Who renders JPEG photos: libvips when ``pyvips`` is installed (``auto``, the ``vips`` extra), "
+        "always Pillow, or always libvips. Pillow renders every other image and makes every check.",
+    ),
 )
 
 #: Global keys that are not layered into storages (they configure the extension itself).

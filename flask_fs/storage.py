@@ -11,6 +11,7 @@ scripts and tests that have no app context.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -320,6 +321,10 @@ def init_app(app: Flask, *storages: Storage) -> None:
         app.config["FS_SERVE"] = app.debug
     if not app.config["FS_ROOT"]:
         app.config["FS_ROOT"] = os.path.join(app.instance_path, "fs")
+    if app.config["FS_IMAGES_ENGINE"] != "auto" or "flask_fs.images" in sys.modules:
+        from . import images  # a process-wide choice: libvips is an accelerator, not a per-app feature
+
+        images.use_engine(app.config["FS_IMAGES_ENGINE"])
     fs_state = app.extensions.setdefault("fs", FSState())
     if "fs" not in app.blueprints:
         from .views import bp
