@@ -153,8 +153,12 @@ def large_file(server: dict[str, str], size: int, rounds: int, path: str) -> dic
         order = ["raw", "flask_fs"] if round_ % 2 == 0 else ["flask_fs", "raw"]
         for op in LARGE_OPS:
             for who in order:
+                # reads: both sides read the object raw uploaded, so that they fetch the same bytes
+                # with the same checksums (an object flask_fs wrote has a whole-object CRC32 that
+                # botocore verifies on every GET, where raw's multipart one is left unchecked)
+                owner = "raw" if op.startswith("read") else who
                 spec = {"server": server, "bucket": bucket, "size": size, "op": op, "who": who, "path": path,
-                        "key": f"{'file' if op == 'save-file' else 'big'}-{who}-{round_}.bin"}  # fmt: skip
+                        "key": f"{'file' if op == 'save-file' else 'big'}-{owner}-{round_}.bin"}  # fmt: skip
                 out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
                                      capture_output=True, text=True)  # fmt: skip
                 if out.returncode:
