@@ -70,12 +70,7 @@ def test_config_shows_the_namespace_setting(tmp_path):
     files = fs.Storage("files")
     fs.init_app(app, files)
     with app.app_context():
-        assert files.config == {
-            "backend": "memory",
-            "namespace": None,
-            "signed_url_expires": 3600,
-            "batch_concurrency": 16,
-        }
+        assert files.config == {"backend": "memory", "namespace": None}
 
 
 def test_a_reader_keeps_the_version_it_opened():
