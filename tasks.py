@@ -31,10 +31,10 @@ def docs(c):
     c.run(f"{PY} -m sphinx -W --keep-going -b html docs docs/_build/html")
 
 
-@task(help={"name": "one of local, s3, swift, gridfs, thumbnails, publish, sqla, jobs (default: all)"})
+@task(help={"name": "one of local, s3, swift, gridfs, thumbnails, publish, sqla, jobs, batch, urls (default: all)"})
 def bench(c, name=""):
     """Run the benchmarks; results go to bench/results/."""
-    names = [name] if name else ["local", "s3", "swift", "gridfs", "thumbnails", "publish", "sqla", "jobs"]
+    names = [name] if name else ["local", "s3", "swift", "gridfs", "thumbnails", "publish", "sqla", "jobs", "batch", "urls"]
     for each in names:
         c.run(f"{PY} bench/bench_{each}.py", pty=True)
 

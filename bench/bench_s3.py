@@ -9,7 +9,8 @@ a process of its own, so the objects it keeps in memory don't count as ours.
 * Large file: a generator-like source (nothing held in memory) uploaded by raw ``upload_fileobj`` with
   boto3's defaults and by ``Storage.save``, then the same from a file on disk (``save-file``: a
   seekable source, which flask_fs hashes before sending), then streamed back by ``get_object`` and by
-  ``Storage.read_chunks``. Each run happens in a fresh child process, so the peak memory it adds is
+  ``Storage.read_chunks``, and read into bytes by ``get_object()["Body"].read()`` and ``Storage.read``.
+  Each run happens in a fresh child process, so the peak memory it adds is
   its own and not the allocator's left-overs from the previous run; the order alternates by round.
 
 Targets (issue 3): small files >= 0.9x the raw ops/s; the large file saved and read back with less
@@ -44,8 +45,9 @@ import flask_fs as fs  # noqa: E402
 from tests.servers import start_swift  # noqa: E402
 
 MIB = 1024 * 1024
-#: The large-file runs: save from a generator-like stream, save from a file on disk, stream back.
-LARGE_OPS = ("save", "save-file", "read")
+#: The large-file runs: save from a generator-like stream, save from a file on disk, stream back,
+#: read back into bytes.
+LARGE_OPS = ("save", "save-file", "read", "read-bytes")
 
 
 def raw_client(server: dict[str, str]) -> Any:
@@ -119,7 +121,12 @@ def child(spec: dict[str, Any]) -> dict[str, float]:
         total = size
         with peak_memory() as peak:
             start = time.perf_counter()
-            if spec["op"] != "read":
+            if spec["op"] == "read-bytes":  # the whole object as bytes: one buffer, as raw
+                if spec["who"] == "raw":
+                    total = len(client.get_object(Bucket=spec["bucket"], Key=key)["Body"].read())
+                else:
+                    total = len(files.read(key))
+            elif spec["op"] != "read":
                 from_file = spec["op"] == "save-file"
                 with open(spec["path"], "rb") if from_file else io.BufferedReader(Producer(size, block), MIB) as stream:
                     if spec["who"] == "raw":
@@ -146,8 +153,12 @@ def large_file(server: dict[str, str], size: int, rounds: int, path: str) -> dic
         order = ["raw", "flask_fs"] if round_ % 2 == 0 else ["flask_fs", "raw"]
         for op in LARGE_OPS:
             for who in order:
+                # reads: both sides read the object raw uploaded, so that they fetch the same bytes
+                # with the same checksums (an object flask_fs wrote has a whole-object CRC32 that
+                # botocore verifies on every GET, where raw's multipart one is left unchecked)
+                owner = "raw" if op.startswith("read") else who
                 spec = {"server": server, "bucket": bucket, "size": size, "op": op, "who": who, "path": path,
-                        "key": f"{'file' if op == 'save-file' else 'big'}-{who}-{round_}.bin"}  # fmt: skip
+                        "key": f"{'file' if op == 'save-file' else 'big'}-{owner}-{round_}.bin"}  # fmt: skip
                 out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
                                      capture_output=True, text=True)  # fmt: skip
                 if out.returncode:

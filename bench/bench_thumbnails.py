@@ -48,9 +48,7 @@ LANCZOS = Image.Resampling.LANCZOS
 def make_source(path: Path, noise: float, seed: int = 2024) -> None:
     """A deterministic photo-like 4000x3000 JPEG (quality 90): smooth colour fields, edges, sensor noise."""
     rng = random.Random(seed)
-    photo = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3)).resize(
-        (WIDTH, HEIGHT), Image.BICUBIC
-    )
+    photo = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3)).resize((WIDTH, HEIGHT), Image.BICUBIC)
     draw = ImageDraw.Draw(photo)
     for _ in range(400):
         x, y, r = rng.randrange(WIDTH), rng.randrange(HEIGHT), rng.randrange(5, 200)
@@ -128,6 +126,44 @@ def timed(function, *args) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def with_engine(engine: str, function: Callable) -> Callable:
+    """``function`` run with flask_fs.images on ``engine`` (``pillow`` or ``vips``)."""
+
+    def run(*args):
+        images.use_engine(engine)
+        try:
+            return function(*args)
+        finally:
+            images.use_engine("pillow")
+
+    return run
+
+
+def peak_child(engine: str, source: str) -> None:
+    """In a fresh process: the peak memory one 100 px thumbnail, then one render_all, add (MiB)."""
+    from bench._common import peak_memory
+
+    images.use_engine(engine)
+    images.make_thumbnail(source, 32)  # libraries loaded: their code is not the render's memory
+    result = {}
+    with peak_memory() as peak:
+        images.make_thumbnail(source, 100)
+    result["thumbnail_100"] = peak["extra_mib"]
+    with peak_memory() as peak:
+        ours_all(Path(source))
+    result["render_all"] = peak["extra_mib"]
+    print(json.dumps(result))
+
+
+def peak_memory_by_engine(source: Path, engines: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for engine in engines:
+        done = subprocess.run([sys.executable, __file__, "--peak", engine, str(source)],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        out[engine] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def psnr_and_mad(output: Image.Image, reference: Image.Image) -> tuple[float, float]:
     """PSNR (dB) and mean absolute difference (0-255) of two RGB images."""
     diff = ImageChops.difference(output.convert("RGB"), reference.convert("RGB"))
@@ -158,9 +194,7 @@ def quality(source: Path, outputs: dict[str, dict[int, Path]]) -> dict:
                     reference = full.resize(fitted, LANCZOS)
                     top = (size - fitted[1]) // 2
                     picture = out.convert("RGBA").crop((0, top, fitted[0], top + fitted[1]))
-                entry["psnr_db"], entry["mean_abs_diff"] = (
-                    round(v, 2) for v in psnr_and_mad(picture, reference)
-                )
+                entry["psnr_db"], entry["mean_abs_diff"] = (round(v, 2) for v in psnr_and_mad(picture, reference))
             report[f"{task}@{size}"] = entry
     return report
 
@@ -170,7 +204,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="timed calls of each task (default 15)")
     parser.add_argument("--noise", type=float, default=0.06, help="sensor-like grain blended into the source")
     parser.add_argument("--no-peers", action="store_true", help="time flask_fs only")
+    parser.add_argument("--peak", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak:
+        return peak_child(*args.peak)
+    engines = ["pillow"] + (["vips"] if images.pyvips is not None else [])
+    images.use_engine("pillow")
 
     RESULTS.mkdir(exist_ok=True)
     source = RESULTS / f"source-{WIDTH}x{HEIGHT}-noise{args.noise}.jpg"
@@ -182,12 +221,18 @@ def main() -> None:
     saved: dict[str, dict[int, Path]] = {}
     for size in SIZES:
         tasks[f"ours make_thumbnail {size}"] = lambda s=size: timed(images.make_thumbnail, source, s)
+        if "vips" in engines:
+            tasks[f"ours+vips make_thumbnail {size}"] = lambda s=size: timed(
+                with_engine("vips", images.make_thumbnail), source, s
+            )
         tasks[f"naive full decode {size}"] = lambda s=size: timed(naive_thumbnail, source, s)
         for peer in peers:
             tasks[f"{peer.name} make_thumbnail {size}"] = lambda p=peer, s=size: p.call(
                 op="thumbnail", path=str(source), size=s
             )
     tasks[f"ours render_all {ALL_SIZES}+{MAX_SIZE}"] = lambda: timed(ours_all, source)
+    if "vips" in engines:
+        tasks[f"ours+vips render_all {ALL_SIZES}+{MAX_SIZE}"] = lambda: timed(with_engine("vips", ours_all), source)
     for peer in peers:
         tasks[f"{peer.name} {len(ALL_SIZES)} thumbnails + resize"] = lambda p=peer: p.call(
             op="all", path=str(source), sizes=ALL_SIZES, max_size=MAX_SIZE
@@ -197,6 +242,16 @@ def main() -> None:
     for size in SIZES:
         for task, write in [
             ("ours", lambda s, p: p.write_bytes(images.make_thumbnail(source, s).getvalue())),
+            *(
+                [
+                    (
+                        "ours-vips",
+                        lambda s, p: p.write_bytes(with_engine("vips", images.make_thumbnail)(source, s).getvalue()),
+                    )
+                ]
+                if "vips" in engines
+                else []
+            ),
             ("naive", lambda s, p: p.write_bytes(naive_thumbnail(source, s).getvalue())),
             ("ours-png", lambda s, p: p.write_bytes(ours_png(source, s).getvalue())),
             *[
@@ -234,11 +289,19 @@ def main() -> None:
             medians[f"{peer.name} {len(ALL_SIZES)} thumbnails + resize"]
             / medians[f"ours render_all {ALL_SIZES}+{MAX_SIZE}"]
         )
+        if "vips" in engines:
+            for size in SIZES:
+                ratios[f"{peer.name} / ours+vips @{size}"] = (
+                    medians[f"{peer.name} make_thumbnail {size}"] / medians[f"ours+vips make_thumbnail {size}"]
+                )
+            ratios[f"{peer.name} / ours+vips all sizes"] = (
+                medians[f"{peer.name} {len(ALL_SIZES)} thumbnails + resize"]
+                / medians[f"ours+vips render_all {ALL_SIZES}+{MAX_SIZE}"]
+            )
     for size in SIZES:
-        ratios[f"naive / ours @{size}"] = (
-            medians[f"naive full decode {size}"] / medians[f"ours make_thumbnail {size}"]
-        )
+        ratios[f"naive / ours @{size}"] = medians[f"naive full decode {size}"] / medians[f"ours make_thumbnail {size}"]
     scores = quality(source, saved)
+    peaks = peak_memory_by_engine(source, engines)
 
     print(f"source: {source.name}, {source.stat().st_size / 1e6:.2f} MB, {args.rounds} rounds\n")
     print(f"{'task':44} {'median ms':>10} {'min':>8} {'max':>8}")
@@ -251,6 +314,10 @@ def main() -> None:
     for name, entry in scores.items():
         psnr, mad = entry["psnr_db"], entry["mean_abs_diff"]
         print(f"{name:44} {psnr:10.2f} {mad:8.2f} {entry['bytes']:8} {entry['format']}")
+
+    print(f"\n{'peak memory added by one render (MiB)':44} {'100 px':>10} {'all':>8}")
+    for engine, peak in peaks.items():
+        print(f"{engine:44} {peak['thumbnail_100']:10.1f} {peak['render_all']:8.1f}")
 
     report = {
         "source": {
@@ -266,12 +333,15 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "pillow": Image.__version__,
             "libjpeg_turbo": features.version("libjpeg_turbo"),
+            "libvips": images.pyvips and ".".join(str(images.pyvips.version(i)) for i in range(3)),
             "peers": {peer.name: peer.info for peer in peers},
         },
         "median_ms": {name: round(value, 2) for name, value in medians.items()},
         "samples_ms": {name: [round(v, 2) for v in values] for name, values in timings.items()},
         "ratios": {name: round(value, 2) for name, value in ratios.items()},
         "quality": scores,
+        "peak_mib": peaks,
+        "load": os.getloadavg(),
     }
     out = RESULTS / "thumbnails.json"
     out.write_text(json.dumps(report, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .errors import (
     BackendError,
+    BatchError,
     ConfigurationError,
     ContentMismatch,
     FileExists,
@@ -59,6 +60,7 @@ __all__ = [
     "ConfigurationError",
     "ContentMismatch",
     "FSError",
+    "BatchError",
     "FileExists",
     "FileNotFound",
     "FileTooLarge",

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from typing import IO, Any, Protocol
 from urllib.parse import quote
 
@@ -21,7 +24,7 @@ from . import intake, names, signals, uploads
 from .backends import BaseBackend, available_backends, deferred_setup, load_backend, settings_anywhere
 from .backends.legacy import adapt
 from .config import STORAGE_SETTINGS, Config, global_setting, join_url, resolve, storage_settings, unknown_keys
-from .errors import ConfigurationError, FileExists, FSError
+from .errors import BatchError, ConfigurationError, FileExists, FSError
 from .files import IMAGES, All, AllExcept, lowered
 from .streams import CHUNK_SIZE, LimitedReader, LimitedWriter, TextWriter, spooled, too_large
 
@@ -37,6 +40,8 @@ ViewURL = Callable[[str, str, bool], str]
 active: ContextVar[BoundStorage | None] = ContextVar("flask_fs_active_storage", default=None)
 
 _IMAGE_EXTENSIONS = frozenset(IMAGES)
+#: Names that appear in a URL as they are (what ``quote(name, safe="/")`` leaves alone).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 class Declaration(Protocol):
@@ -84,6 +89,14 @@ class BoundStorage:
         self.max_size: int | None = config.get("max_size") or None
         check = config.get("check_content")
         self.check_content = _only_images(self.extensions, self.allow) if check is None else bool(check)
+        self.batch_concurrency = max(1, int(config.get("batch_concurrency") or 16))
+        expires = config.get("signed_url_expires")
+        self.signed_url_expires = 3600 if expires is None else int(expires)
+        configured_url = config.get("url")
+        fixed = configured_url and ("://" in configured_url or configured_url.startswith("/"))
+        self._url_base = join_url(configured_url) if fixed else ""  # else it takes the request's scheme
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<BoundStorage {self.name!r} on {self.config.get('backend')}>"
@@ -131,7 +144,8 @@ class BoundStorage:
         """The URL of a name already cleaned (a file waiting for promotion: the app's, which serves it)."""
         pending = getattr(self.backend, "pending", None)
         if self.config.get("url") and not (self._view_url is not None and pending is not None and pending(filename)):
-            return join_url(self._configured_url()) + quote(filename, safe="/")
+            base = self._url_base or join_url(self._configured_url())
+            return base + (filename if _URL_SAFE.fullmatch(filename) else quote(filename, safe="/"))
         if self._view_url is None:
             raise ConfigurationError(
                 f"storage {self.name!r} has no URL: set {self.name.upper()}_FS_URL, or bind it to an app that serves it"
@@ -148,7 +162,7 @@ class BoundStorage:
 
     def signed_url(self, filename: str, expires: int | None = None) -> str:
         """A temporary URL that grants read access without credentials (s3, swift)."""
-        seconds = int(expires if expires is not None else self.config.get("signed_url_expires", 3600))
+        seconds = int(expires if expires is not None else self.signed_url_expires)
         return self.backend.signed_url(names.clean(filename), seconds)
 
     # -- writing -------------------------------------------------------------------------------------
@@ -272,6 +286,68 @@ class BoundStorage:
         with signals.observed(self.declaration, "move", target, signals.file_saved):
             self.backend.move(names.clean(source), target, overwrite=overwrite)
 
+    # -- batches -------------------------------------------------------------------------------------
+
+    def save_many(
+        self,
+        items: Iterable[tuple[str | None, Any]],
+        prefix: str | Callable[[], str] | None = None,
+        overwrite: bool | None = None,
+        rename: bool | None = None,
+        *,
+        concurrency: int | None = None,
+    ) -> list[str]:
+        """Save ``(filename, source)`` pairs, several at once; return the stored names in order.
+
+        Each item goes through :meth:`save` (the same intake, policy and signals; ``filename`` may be
+        None for an upload that names itself). Items are saved concurrently on the storage's threads,
+        at most ``concurrency`` (default: the ``BATCH_CONCURRENCY`` setting) at a time, which over a
+        distant link saves the round trips a loop would wait for. When some fail, the others are
+        still done and :class:`~flask_fs.errors.BatchError` lists each failure by item.
+        """
+
+        def save_one(item: tuple[str | None, Any]) -> str:
+            filename, source = item
+            return self.save(source, filename, prefix, overwrite, rename)
+
+        return self._run_many(save_one, items, concurrency, lambda item: repr(item[0]))
+
+    def read_many(self, filenames: Iterable[str], *, concurrency: int | None = None) -> list[bytes]:
+        """The contents of ``filenames``, in order, read several at once (see :meth:`save_many`);
+        missing files are reported by :class:`~flask_fs.errors.BatchError` as FileNotFound."""
+        return self._run_many(self.read, filenames, concurrency, repr)
+
+    def _run_many(
+        self, func: Callable[[Any], Any], items: Iterable[Any], concurrency: int | None, label: Callable[[Any], str]
+    ) -> list[Any]:
+        """``func`` on every item, at most ``concurrency`` at a time, each in a copy of the caller's
+        context (its app context, for signal receivers); results or exceptions, in order."""
+        limit = max(1, min(concurrency or self.batch_concurrency, self.batch_concurrency))
+        pool = self._threads()
+        futures: list[Future] = []
+        labels: list[str] = []
+        running: set[Future] = set()
+        for item in items:
+            if len(running) >= limit:
+                _, running = wait(running, return_when=FIRST_COMPLETED)
+            future = pool.submit(copy_context().run, func, item)
+            futures.append(future)
+            labels.append(label(item))
+            running.add(future)
+        results = [future.exception() or future.result() for future in futures]
+        if any(isinstance(result, BaseException) for result in results):
+            raise BatchError(results, labels)
+        return results
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The storage's batch threads, started on first use and kept, as are the backend's connections
+        that each thread opens (Swift's are per thread)."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.batch_concurrency, thread_name_prefix=f"flask-fs-{self.name}")
+        return self._pool
+
     # -- reading -------------------------------------------------------------------------------------
 
     def exists(self, filename: str) -> bool:
@@ -324,6 +400,9 @@ class BoundStorage:
 
     def close(self) -> None:
         """Release the backend's connections and threads."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()

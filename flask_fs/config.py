@@ -301,6 +301,13 @@ STORAGE_SETTINGS: tuple[Setting, ...] = (
         doc="Default lifetime of :meth:`~flask_fs.Storage.signed_url` URLs, in seconds.",
     ),
     Setting(
+        "batch_concurrency",
+        int,
+        16,
+        doc="Most operations a batch (:meth:`~flask_fs.Storage.save_many`, :meth:`~flask_fs.Storage.read_many`) "
+        "runs at once, on threads the storage keeps: over a distant link, this many requests are in flight.",
+    ),
+    Setting(
         "images_max_pixels",
         int,
         shown_default=":data:`~flask_fs.images.DEFAULT_MAX_PIXELS`",
@@ -360,6 +367,14 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
         bool,
         False,
         doc="Optimise every rendition written by :class:`~flask_fs.mongo.ImageField` (a field's ``optimize=`` wins).",
+    ),
+    Setting(
+        "FS_IMAGES_ENGINE",
+        str,
+        "auto",
+        choices=("auto", "pillow", "vips"),
+        doc="Who renders JPEG photos: libvips when ``pyvips`` is installed (``auto``, the ``vips`` extra), "
+        "always Pillow, or always libvips. Pillow renders every other image and makes every check.",
     ),
 )
 

@@ -73,3 +73,18 @@ class UploadTokenUsed(UploadTokenInvalid):
 
 class UploadIncomplete(UploadNotAllowed):
     """A direct upload's stored bytes are not the size or checksum its token announced."""
+
+
+class BatchError(FSError):
+    """Some items of a batch operation (``save_many``, ``read_many``) failed; the others were done.
+
+    ``results`` has one entry per item, in order: its result, or the exception it raised.
+    ``errors`` maps the index of each failed item to that exception.
+    """
+
+    def __init__(self, results: list, labels: list[str]) -> None:
+        self.results = results
+        self.errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
+        shown = "; ".join(f"{labels[i]}: {type(e).__name__}: {e}" for i, e in list(self.errors.items())[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{len(self.errors)} of {len(results)} items failed: {shown}{more}")

@@ -9,6 +9,11 @@ raises :class:`~flask_fs.errors.ImageTooLarge`. Both are :class:`~flask_fs.error
 than the source) and renders every thumbnail from that single decode; the other functions are thin
 wrappers over the same pipeline. The source's EXIF orientation is applied and EXIF metadata is not
 copied to the outputs; an RGB ICC profile is kept, a CMYK one is used to convert to sRGB.
+
+With the optional ``vips`` extra (pyvips and its libvips binary) the common case, 8-bit RGB or grey
+JPEG photos rendered as JPEG, is decoded and resized by libvips, several times faster and in less
+memory; everything else, and every check (format, pixel limit, EXIF orientation, sizes), stays
+Pillow's. :func:`use_engine` (``FS_IMAGES_ENGINE``) chooses: ``"auto"``, ``"pillow"`` or ``"vips"``.
 """
 
 from __future__ import annotations
@@ -25,15 +30,21 @@ from typing import IO
 
 from PIL import Image, ImageOps
 
+try:  # the optional accelerator: pip install flask-fs[vips]
+    import pyvips
+except (ImportError, OSError):  # not installed, or libvips missing
+    pyvips = None
+
 try:
     from PIL import ImageCms
 except ImportError:  # Pillow built without littlecms
     ImageCms = None
 
-from .errors import ImageError, ImageTooLarge, InvalidImage
+from .errors import ConfigurationError, ImageError, ImageTooLarge, InvalidImage
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "ENGINES",
     "ImageError",
     "ImageTooLarge",
     "InvalidImage",
@@ -44,6 +55,7 @@ __all__ = [
     "optimize",
     "render_all",
     "resize",
+    "use_engine",
 ]
 
 ImageSource = str | os.PathLike | bytes | IO[bytes]
@@ -71,6 +83,20 @@ _OUTPUT_FORMAT = {"MPO": "JPEG"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
 _ORIENTATION = 0x0112  # EXIF tag
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+#: What :func:`use_engine` accepts: libvips when it is installed (``auto``), always Pillow, or libvips.
+ENGINES = ("auto", "pillow", "vips")
+_engine = {"name": "auto"}
+
+
+def use_engine(name: str) -> None:
+    """Choose who renders JPEG photos: ``"auto"`` (libvips if pyvips imports, else Pillow),
+    ``"pillow"`` or ``"vips"`` (ConfigurationError when pyvips is not installed)."""
+    if name not in ENGINES:
+        raise ConfigurationError(f"FS_IMAGES_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")
+    if name == "vips" and pyvips is None:
+        raise ConfigurationError("FS_IMAGES_ENGINE = 'vips' needs pyvips: pip install flask-fs[vips]")
+    _engine["name"] = name
 
 
 @dataclass
@@ -189,9 +215,17 @@ def render_all(
             factors.append(max(width, height) / max_size)
         elif optimize or not keep_main:
             factors.append(1.0)  # the main image is re-encoded at full size
+        fmt = _output_format(source.format, output_format)
+        full_size_main = not resize_main and (optimize or not keep_main)  # re-encoded as it is: Pillow's
+        if _vips_can(source, fmt) and not full_size_main:
+            rendered = _vips_render(source, (width, height), crop, sizes, square, max_size if resize_main else None,
+                                    min(factors, default=1.0) / DRAFT_MARGIN, optimize)  # fmt: skip
+            if rendered is not None:
+                result = Renditions(format=fmt, size=(width, height))
+                result.thumbnails, result.main = rendered
+                return result
         image = _decode(source, min(factors, default=1.0) / DRAFT_MARGIN)
 
-        fmt = _output_format(source.format, output_format)
         icc = image.info.get("icc_profile")
         sx, sy = image.width / width, image.height / height
         box = (crop[0] * sx, crop[1] * sy, min(crop[2] * sx, image.width), min(crop[3] * sy, image.height))
@@ -207,6 +241,58 @@ def render_all(
         elif optimize or not keep_main:
             result.main = _encode(image, fmt, optimize, icc)
     return result
+
+
+def _vips_can(source: Image.Image, fmt: str) -> bool:
+    """Whether libvips renders this source: a JPEG photo (8-bit RGB or grey) written as JPEG."""
+    if pyvips is None or _engine["name"] == "pillow":
+        return False
+    return source.format == "JPEG" and fmt == "JPEG" and source.mode in ("RGB", "L")
+
+
+def _vips_render(
+    source: Image.Image,
+    oriented: tuple[int, int],
+    crop: BBox,
+    sizes: list[int],
+    square: bool,
+    max_size: int | None,
+    reduce: float,
+    optimize: bool,
+) -> tuple[dict[int, io.BytesIO], io.BytesIO | None] | None:
+    """The thumbnails (and the main image fitted in ``max_size``) rendered by libvips, with the
+    sizes, crop and orientation Pillow's path gives; None to leave the work to Pillow."""
+    fp = source.fp
+    if fp is None:
+        return None
+    fp.seek(0)
+    data = fp.read()
+    shrink = 8 if reduce >= 8 else 4 if reduce >= 4 else 2 if reduce >= 2 else 1
+    width, height = oriented
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", shrink=shrink, fail_on="truncated").autorot()
+        if (image.width > image.height) != (width > height) and image.width != image.height:
+            return None  # libvips read another orientation than Pillow: let Pillow decide
+        icc = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+        keep = "icc" if icc else "none"
+        options = {"Q": JPEG_QUALITY, "optimize_coding": optimize, "interlace": optimize, "keep": keep}
+        sx, sy = image.width / width, image.height / height
+        left, top = crop[0] * sx, crop[1] * sy
+        right, bottom = min(crop[2] * sx, image.width), min(crop[3] * sy, image.height)
+        region = image.crop(int(left), int(top), max(1, round(right - int(left))), max(1, round(bottom - int(top))))
+        crop_w, crop_h = crop[2] - crop[0], crop[3] - crop[1]
+        thumbnails = {}
+        for size in sizes:
+            tw, th = (size, size) if square else _fit(crop_w, crop_h, size)
+            thumb = region.thumbnail_image(tw, height=th, size="force")
+            thumbnails[size] = io.BytesIO(thumb.jpegsave_buffer(**options))
+        main = None
+        if max_size is not None:
+            mw, mh = _fit(width, height, max_size)
+            main = io.BytesIO(image.thumbnail_image(mw, height=mh, size="force").jpegsave_buffer(**options))
+    except pyvips.Error as exc:
+        raise InvalidImage(f"not a valid image: {str(exc).strip().splitlines()[-1]}") from exc
+    return thumbnails, main
 
 
 def _output_format(source_format: str | None, requested: str | None) -> str:

@@ -11,6 +11,7 @@ scripts and tests that have no app context.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -256,6 +257,23 @@ class Storage:
             file_or_wfs, filename, prefix, overwrite, rename, headers=headers, background=background
         )
 
+    def save_many(
+        self,
+        items: Iterable[tuple[str | None, Any]],
+        prefix: Prefix = None,
+        overwrite: bool | None = None,
+        rename: bool | None = None,
+        *,
+        concurrency: int | None = None,
+    ) -> list[str]:
+        """Save ``(filename, source)`` pairs concurrently; the stored names, in order (see
+        :meth:`BoundStorage.save_many <flask_fs.bound.BoundStorage.save_many>`)."""
+        return self._bound().save_many(items, prefix, overwrite, rename, concurrency=concurrency)
+
+    def read_many(self, filenames: Iterable[str], *, concurrency: int | None = None) -> list[bytes]:
+        """The contents of ``filenames``, in order, read concurrently."""
+        return self._bound().read_many(filenames, concurrency=concurrency)
+
     def write(self, filename: str, content: bytes | str, overwrite: bool | None = None) -> None:
         """Store ``content`` (text is encoded as UTF-8) under ``filename``."""
         self._bound().write(filename, content, overwrite)
@@ -411,6 +429,10 @@ def init_app(app: Flask, *storages: Storage) -> None:
         app.config["FS_SERVE"] = True  # otherwise None: serve the storages that have no URL of their own
     if not app.config["FS_ROOT"]:
         app.config["FS_ROOT"] = os.path.join(app.instance_path, "fs")
+    if app.config["FS_IMAGES_ENGINE"] != "auto" or "flask_fs.images" in sys.modules:
+        from . import images  # a process-wide choice: libvips is an accelerator, not a per-app feature
+
+        images.use_engine(app.config["FS_IMAGES_ENGINE"])
     fs_state = app.extensions.setdefault("fs", FSState())
     if "fs" not in app.blueprints:
         from .views import bp

@@ -114,8 +114,10 @@ class RangedReader(_Reader):
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:
             raise ValueError("read from a closed file")
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK_SIZE), b""))
+        if size is None or size < 0:  # the rest in one read: one buffer, unless the body comes short
+            first = self.read(self.size - self._position)
+            rest = b"".join(iter(lambda: self.read(CHUNK_SIZE), b"")) if first else b""
+            return first + rest if rest else first
         wanted = min(size, self.size - self._position)
         if wanted <= 0:
             return b""

@@ -17,6 +17,18 @@ from flask_fs import images
 from flask_fs.errors import FSError, ImageError, ImageTooLarge, InvalidImage
 
 RED, GREEN, BLUE, YELLOW, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 255, 255)
+
+
+@pytest.fixture(autouse=True, params=["pillow", "vips"])
+def engine(request):
+    """Every test runs with Pillow alone, and with libvips rendering what it takes (JPEG photos)."""
+    if request.param == "vips" and images.pyvips is None:
+        pytest.skip("pyvips is not installed (pip install flask-fs[vips])")
+    images.use_engine(request.param)
+    yield request.param
+    images.use_engine("auto")
+
+
 JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 ORIENTATION = 0x0112
 
@@ -104,9 +116,7 @@ def test_accepts_path_bytes_and_file_objects(tmp_path):
 
 
 def test_accepts_a_werkzeug_upload():
-    upload = FileStorage(
-        io.BytesIO(encode(quadrants(), "JPEG")), filename="me.jpg", content_type="image/jpeg"
-    )
+    upload = FileStorage(io.BytesIO(encode(quadrants(), "JPEG")), filename="me.jpg", content_type="image/jpeg")
 
     result = images.render_all(upload, [20], max_size=50)
 
@@ -344,7 +354,9 @@ def test_render_all_main_only_when_something_changes():
     assert decode(images.render_all(source, [50], square=False, max_size=100).thumbnails[50]).size == (50, 50)
 
 
-def test_render_all_decodes_a_big_jpeg_once_at_reduced_scale(monkeypatch):
+def test_render_all_decodes_a_big_jpeg_once_at_reduced_scale(monkeypatch, engine):
+    if engine == "vips":
+        pytest.skip("watches Pillow's decoder")
     source = encode(quadrants(2000), "JPEG", quality=90)
     decoders = []
     original = Image._getdecoder
@@ -504,3 +516,29 @@ def test_pixel_limit_allows_images_within_it():
 
     assert image.size == (100, 100)
     assert image.getpixel((50, 50)) == RED
+
+
+def test_libvips_renders_jpeg_photos_and_pillow_the_rest(monkeypatch, engine):
+    calls = []
+    original = images._vips_render
+    monkeypatch.setattr(images, "_vips_render", lambda *args: calls.append(args[0].format) or original(*args))
+    jpeg = images.render_all(encode(quadrants(800), "JPEG"), [100], max_size=300)
+    png = images.render_all(encode(quadrants(800), "PNG"), [100])
+    assert calls == (["JPEG"] if engine == "vips" else [])
+    assert decode(jpeg.thumbnails[100]).size == (100, 100) and decode(jpeg.main).size == (300, 300)
+    assert_colour(decode(jpeg.thumbnails[100]).getpixel((10, 10)), RED)
+    assert decode(png.thumbnails[100]).format == "PNG"
+
+
+def test_unknown_engines_are_refused(engine):
+    from flask import Flask
+
+    import flask_fs as fs
+    from flask_fs.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="FS_IMAGES_ENGINE"):
+        images.use_engine("magick")
+    app = Flask(__name__)
+    app.config["FS_IMAGES_ENGINE"] = "magick"
+    with pytest.raises(ConfigurationError, match="FS_IMAGES_ENGINE"):
+        fs.init_app(app)

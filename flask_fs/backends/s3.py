@@ -43,13 +43,16 @@ How it works:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Literal, cast
+from urllib.parse import quote, unquote, urlsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -78,6 +81,8 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Inval
 _S3_HEADERS = ("x-amz", "x-goog-", "x-guploader-")
 _S3_SERVERS = ("amazons3", "minio", "ceph", "cloudflare", "garage", "seaweed")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Keys that appear in a URL as they are (what ``quote(key, safe="/~")`` leaves alone).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 #: ``save(headers=...)`` names that are S3 object parameters; other names are user metadata.
 HEADER_PARAMS = {
     "content-type": "ContentType", "cache-control": "CacheControl", "content-disposition": "ContentDisposition",
@@ -161,6 +166,7 @@ class S3Backend(BaseBackend):
         self._client: Any = None
         self._transfer: TransferManager | None = None
         self._bucket_checked = False
+        self._presigner: _Presigner | Literal[False] | None = None
         if config["create_bucket"] and not deferred_setup.get():  # as Flask-FS: the bucket exists once built
             try:
                 self._ready()
@@ -504,9 +510,20 @@ class S3Backend(BaseBackend):
             raise
 
     def signed_url(self, filename: str, expires: int) -> str:
-        """A presigned GET against ``endpoint`` (no request is sent)."""
-        params = {"Bucket": self.bucket, "Key": self._key(filename)}
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        """A presigned GET against ``endpoint`` (no request is sent), signed here: see :class:`_Presigner`."""
+        presigner = self._presigner
+        if presigner is None:
+            client = self.client
+            with self._lock:
+                if self._presigner is None:
+                    self._presigner = _Presigner.for_client(client, self.bucket)
+            presigner = self._presigner
+        key = self._key(filename)
+        if presigner:
+            return presigner.sign(key, expires)
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
 
     def presign_upload(self, filename: str, max_size: int, content_type: str, expires: int) -> dict[str, Any]:
         """A presigned POST: S3 itself refuses a body outside ``0..max_size`` or of another type."""
@@ -631,6 +648,96 @@ class _HashingReader(io.RawIOBase):
         """Read (and hash) the rest of the stream."""
         while chunk := self._stream.read(CHUNK_SIZE):
             self.sha256.update(chunk)
+
+
+class _Presigner:
+    """Presigned S3 GETs (SigV4 query signing) for one bucket, at a few microseconds each.
+
+    botocore builds a request, resolves the endpoint and derives the signing key for every URL
+    (about 1 ms); a page listing hundreds of files pays that hundreds of times. The URL's base
+    (scheme, host, path-style or virtual-hosted, the signing region) depends only on the bucket,
+    so it is taken once from a URL that botocore presigns; the signing key changes once a day.
+    Each URL then costs one SHA-256 and four HMACs at most. The result is checked once against
+    botocore's own URL for a key with spaces, non-ASCII and reserved characters; on any difference
+    (another signature version, extra query parameters), botocore presigns every URL instead.
+    """
+
+    PROBE = "flask-fs probe/é+~ %.txt"
+    #: The time now, in seconds (a class attribute, so tests can set the instant).
+    clock = staticmethod(time.time)
+
+    def __init__(self, credentials: Any, base: str, path: str, host: str, region: str, service: str) -> None:
+        self._credentials, self._base, self._path, self._host = credentials, base, path, host
+        self._region, self._service = region, service
+        self._day: tuple[str, str, bytes] = ("", "", b"")
+        self._second: tuple[int, str] = (-1, "")
+        self._cached: tuple[Any, Any] = (None, None)
+
+    @classmethod
+    def for_client(cls, client: Any, bucket: str) -> _Presigner | Literal[False]:
+        """The presigner for ``client`` and ``bucket``, or False when botocore must sign each URL."""
+        credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+        url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": cls.PROBE}, ExpiresIn=60)
+        parts, quoted = urlsplit(url), quote(cls.PROBE, safe="/~")
+        query = dict(pair.partition("=")[::2] for pair in parts.query.split("&"))
+        scope = unquote(query.get("X-Amz-Credential", "")).split("/")
+        if (
+            credentials is None
+            or not parts.path.endswith(quoted)
+            or query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256"
+            or query.get("X-Amz-SignedHeaders") != "host"
+            or len(scope) != 5
+            or any(not name.startswith("X-Amz-") for name in query)
+        ):
+            return False
+        port = parts.port if parts.port not in (None, {"http": 80, "https": 443}.get(parts.scheme)) else None
+        host = parts.netloc.rpartition("@")[2].lower() if port else (parts.hostname or "")
+        presigner = cls(credentials, f"{parts.scheme}://{parts.netloc}", parts.path[: -len(quoted)], host,
+                        scope[2], scope[3])  # fmt: skip
+        return presigner if presigner.sign(cls.PROBE, 60, query["X-Amz-Date"]) == url else False
+
+    def _query(self, credentials: Any, timestamp: str, expires: int) -> tuple[str, str, bytes, str]:
+        """What every URL signed in this second shares: the canonical query, the string-to-sign's
+        head, the signing key (derived once a day) and the URL's query."""
+        cached = self._cached
+        if cached[0] == (timestamp, expires, credentials):
+            return cached[1]
+        day = timestamp[:8]
+        scope = f"{day}/{self._region}/{self._service}/aws4_request"
+        params = {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": quote(f"{credentials.access_key}/{scope}", safe="-_.~"),
+            "X-Amz-Date": timestamp,
+            "X-Amz-Expires": str(expires),
+            "X-Amz-SignedHeaders": "host",
+        }
+        if credentials.token is not None:
+            params["X-Amz-Security-Token"] = quote(credentials.token, safe="-_.~")
+        canonical_query = "&".join(f"{name}={params[name]}" for name in sorted(params))
+        if self._day[:2] != (credentials.secret_key, day):
+            key = f"AWS4{credentials.secret_key}".encode()
+            for part in (day, self._region, self._service, "aws4_request"):
+                key = hmac.digest(key, part.encode(), "sha256")
+            self._day = (credentials.secret_key, day, key)
+        query = "&".join(f"{name}={value}" for name, value in params.items())
+        shared = (canonical_query, f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n", self._day[2], query)
+        self._cached = ((timestamp, expires, credentials), shared)
+        return shared
+
+    def sign(self, key: str, expires: int, timestamp: str | None = None) -> str:
+        """The presigned GET URL of ``key``, valid ``expires`` seconds from now (or from ``timestamp``)."""
+        credentials = self._credentials.get_frozen_credentials()  # refreshes temporary credentials
+        if timestamp is None:
+            now = int(self.clock())
+            if now != self._second[0]:
+                self._second = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
+            timestamp = self._second[1]
+        canonical_query, head, signing_key, query = self._query(credentials, timestamp, int(expires))
+        path = self._path + (key if _URL_SAFE.fullmatch(key) else quote(key, safe="/~"))
+        canonical = f"GET\n{path}\n{canonical_query}\nhost:{self._host}\n\nhost\nUNSIGNED-PAYLOAD"
+        to_sign = head + hashlib.sha256(canonical.encode()).hexdigest()
+        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
+        return f"{self._base}{path}?{query}&X-Amz-Signature={signature}"
 
 
 class _UploadTask(UploadSubmissionTask):

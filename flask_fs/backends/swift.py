@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from email.utils import parsedate_to_datetime
 from typing import IO, Any, BinaryIO
@@ -508,18 +509,44 @@ def _remaining(stream: IO[bytes]) -> int | None:
     return None
 
 
+_HASHER: list[ThreadPoolExecutor] = []
+_HASHER_LOCK = threading.Lock()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """Threads shared by large uploads to hash their blocks while they are sent."""
+    with _HASHER_LOCK:
+        if not _HASHER:
+            _HASHER.append(ThreadPoolExecutor(4, thread_name_prefix="flask-fs-swift-hash"))
+        return _HASHER[0]
+
+
 class _Segments:
     """A stream cut into segments of ``size`` bytes, hashed (SHA-256) as they are sent.
 
-    Each iteration yields the blocks of the next segment. ``reset`` lets swiftclient retry a
-    segment after a dropped connection, when the stream can be rewound to that segment's start.
+    Each iteration yields the blocks of the next segment. A block is hashed on a helper thread
+    while swiftclient sends it (both release the GIL), so the checksum costs no time of its own.
+    ``reset`` lets swiftclient retry a segment after a dropped connection, when the stream can be
+    rewound to that segment's start.
     """
 
     def __init__(self, stream: IO[bytes], size: int, head: bytes = b"") -> None:
         self.stream, self.size, self.pending = stream, size, head
-        self.digest, self.sent = hashlib.sha256(), 0
+        self._digest, self.sent = hashlib.sha256(), 0
+        self._hashing: Future | None = None
         self.rewindable = not head and _remaining(stream) is not None
         self.mark: tuple[Any, int] | None = None
+
+    @property
+    def digest(self) -> Any:
+        """The SHA-256 of every block yielded so far."""
+        self._settle()
+        return self._digest
+
+    def _settle(self) -> None:
+        hashing, self._hashing = self._hashing, None
+        if hashing is not None:
+            hashing.result()
 
     def more(self) -> bool:
         """Whether bytes remain (reads ahead one block)."""
@@ -534,12 +561,14 @@ class _Segments:
             block = self.pending[: self.size - self.sent]
             self.pending = self.pending[len(block) :]
             self.sent += len(block)
-            self.digest.update(block)
+            self._settle()  # blocks are hashed in order, one at a time
+            self._hashing = _hasher().submit(self._digest.update, block)
             yield block
 
     def reset(self, *args: Any, **kwargs: Any) -> None:
         if self.mark is None:
             raise BackendError("the connection to swift dropped mid-upload; a one-way stream cannot be sent again")
-        self.digest, position = self.mark
+        self._settle()
+        self._digest, position = self.mark
         self.stream.seek(position)
         self.pending = b""

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "FS_STATIC_ACTIVE": True,  # rewrite static URLs in templates at all
     "FS_STATIC_DEBUG": False,  # ... also when app.debug is on
     "FS_STATIC_TESTING": True,  # ... also when app.testing is on (False: tests see local URLs)
-    "FS_STATIC_WORKERS": 8,  # parallel transfers
+    "FS_STATIC_WORKERS": 32,  # parallel transfers (a distant server: many requests in flight)
     "FS_STATIC_ONLY_MODIFIED": True,  # skip files whose content and headers did not change
     "FS_STATIC_MANIFEST": ".flask-fs-static.json",  # name, under the prefix, of the hashes manifest
 }
@@ -174,7 +174,7 @@ class Settings:
     active: bool = True
     debug: bool = False
     testing: bool = True
-    workers: int = 8
+    workers: int = 32
     only_modified: bool = True
     manifest: str = ".flask-fs-static.json"
 
