@@ -34,7 +34,8 @@ def docs(c):
 @task(help={"name": "one of local, s3, swift, gridfs, thumbnails, publish, sqla, jobs, batch, urls (default: all)"})
 def bench(c, name=""):
     """Run the benchmarks; results go to bench/results/."""
-    names = [name] if name else ["local", "s3", "swift", "gridfs", "thumbnails", "publish", "sqla", "jobs", "batch", "urls"]
+    everything = ["local", "s3", "swift", "gridfs", "thumbnails", "publish", "sqla", "jobs", "batch", "urls"]
+    names = [name] if name else everything
     for each in names:
         c.run(f"{PY} bench/bench_{each}.py", pty=True)
 

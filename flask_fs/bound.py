@@ -371,8 +371,11 @@ class BoundStorage:
 
     def list_files(self) -> Iterator[str]:
         """Yield the name of every file in the storage (not the direct uploads waiting in ``UPLOAD_PREFIX``)."""
+        listing = self.backend.list_files()
+        if self.backend.takes_uploads:  # a Flask-FS backend: its listing as it gives it, as Flask-FS did
+            return listing
         pending = uploads.pending_prefix(self.config)
-        return (name for name in self.backend.list_files() if not name.startswith(pending))
+        return (name for name in listing if not name.startswith(pending))
 
     def metadata(self, filename: str) -> dict[str, Any]:
         """``filename``, ``url``, ``checksum`` (``'algo:hex'``), ``size``, ``mime``, ``modified``."""
