@@ -20,7 +20,7 @@ CHUNK_SIZE = 1024 * 1024
 SPOOL_SIZE = 8 * 1024 * 1024
 
 
-class _Reader(io.RawIOBase):
+class Reader(io.RawIOBase):
     """A readable raw stream whose subclasses only implement ``read(size)``."""
 
     def readable(self) -> bool:
@@ -83,7 +83,7 @@ class TextWriter(io.TextIOWrapper):
         self.close()
 
 
-class RangedReader(_Reader):
+class RangedReader(Reader):
     """A remote object as a seekable binary file, over streamed (ranged) GETs.
 
     ``reopen(position)`` returns a body streaming the object from ``position`` (anything with
@@ -162,7 +162,7 @@ def copy_stream(source: IO[bytes], target: IO[bytes]) -> int:
     return total
 
 
-class LimitedReader(_Reader):
+class LimitedReader(Reader):
     """Reads through ``stream`` and raises FileTooLarge once more than ``limit`` bytes came."""
 
     def __init__(self, stream: IO[bytes], limit: int, what: str = "this storage") -> None:
@@ -245,7 +245,7 @@ def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
     return head, _Chained(head, stream)
 
 
-class _Chained(_Reader):
+class _Chained(Reader):
     """``head`` followed by the rest of a one-way ``stream``."""
 
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:

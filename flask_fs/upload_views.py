@@ -17,7 +17,6 @@ every body to the backend in bounded memory, under the token's pending name:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
@@ -40,7 +39,7 @@ from .errors import (
     UploadTokenInvalid,
     UploadTokenUsed,
 )
-from .streams import CHUNK_SIZE, LimitedReader, too_large
+from .streams import CHUNK_SIZE, LimitedReader, Reader, too_large
 
 #: Also gives templates the ``flask_fs/upload.html`` macros.
 _HERE = os.path.join(os.path.dirname(__file__), "uploads")
@@ -244,16 +243,13 @@ def _assemble(backend: BaseBackend, ticket: uploads.Ticket, parts: list[str]) ->
         _locks.pop(ticket.id, None)
 
 
-class _Received(io.RawIOBase):
+class _Received(Reader):
     """A request body read until its end or until the client goes away, counting what came;
     FileTooLarge past ``limit`` bytes."""
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         super().__init__()
         self._stream, self._limit, self.count = stream, limit, 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         try:
@@ -265,22 +261,14 @@ class _Received(io.RawIOBase):
             raise too_large(self._limit, "this upload")
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _Joined(io.RawIOBase):
+class _Joined(Reader):
     """The parts of an upload read one after the other, as one stream."""
 
     def __init__(self, backend: BaseBackend, parts: list[str]) -> None:
         super().__init__()
         self._chunks: Iterator[bytes] = (chunk for name in parts for chunk in backend.read_chunks(name))
         self._pending = b""
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         size = CHUNK_SIZE if size is None or size < 0 else size
@@ -291,11 +279,6 @@ class _Joined(io.RawIOBase):
             self._pending = chunk
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _lock(upload_id: str) -> threading.Lock:
