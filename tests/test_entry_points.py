@@ -98,6 +98,7 @@ def test_a_backend_from_another_distribution_is_found_and_used(tmp_path, third_p
             "greeting": "hello",
             "backend": "ram",
             "signed_url_expires": 3600,
+            "batch_concurrency": 16,
         }
         assert avatars.config.bucket == "faces"
         files.write("a.txt", "in memory")

@@ -453,6 +453,7 @@ def test_image_fields_render_thumbnails_later(tmp_path, monkeypatch, use_mongomo
     """An ImageField(render_later=True) stores the upload at once; best_url() gives the original
     until the job has rendered the thumbnail, then the thumbnail; never a broken link."""
     import mongoengine
+    import mongomock
     from PIL import Image
 
     from flask_fs.fields import core
@@ -464,7 +465,9 @@ def test_image_fields_render_thumbnails_later(tmp_path, monkeypatch, use_mongomo
         meta = {"collection": f"later_{uuid.uuid4().hex}"}
         image = ImageField(fs=images, thumbnails=[64], render_later=True)
 
-    mongoengine.connect("flask-fs-later", host="mongodb://localhost", alias="default", uuidRepresentation="standard")
+    client = mongomock.MongoClient
+    options = {"host": "mongodb://localhost", "mongo_client_class": client, "uuidRepresentation": "standard"}
+    mongoengine.connect("flask-fs-later", **options)
     monkeypatch.setattr(core, "_RENDERED", set())
     app = make_app(tmp_path, FS_JOBS_BACKOFF=0.01)
     fs.init_app(app, images)
@@ -519,6 +522,7 @@ def test_render_later_without_jobs_says_what_to_set_up(tmp_path, use_mongomock):
 
 def test_a_field_delete_that_fails_is_retried_by_a_job(jobs_app, use_mongomock, monkeypatch):
     import mongoengine
+    import mongomock
 
     from flask_fs.mongo import FileField
 
@@ -528,7 +532,9 @@ def test_a_field_delete_that_fails_is_retried_by_a_job(jobs_app, use_mongomock, 
         meta = {"collection": f"notes_{uuid.uuid4().hex}"}
         attachment = FileField(fs=files)
 
-    mongoengine.connect("flask-fs-notes", host="mongodb://localhost", alias="default", uuidRepresentation="standard")
+    client = mongomock.MongoClient
+    options = {"host": "mongodb://localhost", "mongo_client_class": client, "uuidRepresentation": "standard"}
+    mongoengine.connect("flask-fs-notes", **options)
     try:
         with app.app_context():
             note = Note()

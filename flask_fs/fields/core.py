@@ -401,7 +401,7 @@ class ImageReference(FileReference):
         optimize = self.optimize if self.optimize is not None else getattr(self.storage, "images_optimize", False)
         jobs.submit(
             "thumbnails", self.storage.name, original, renditions=dict(self.thumbnails),
-            optimize=bool(optimize), max_pixels=int(max_pixels) if max_pixels else None,
+            optimize=bool(optimize), max_pixels=int(max_pixels) if max_pixels else None, missing_ok=True,
         )  # fmt: skip
         return self.filename  # type: ignore[return-value]
 

@@ -42,14 +42,16 @@ def thumbnails(
     optimize: bool = False,
     output_format: str | None = None,
     max_pixels: int | None = None,
+    missing_ok: bool = False,
 ) -> None:
     """Render the image ``filename`` of ``storage`` at each size of ``renditions`` (``{"64": name}``)
-    and store each under its name, replacing an older rendering."""
+    and store each under its name, replacing an older rendering. ``missing_ok``: a missing image is
+    nothing to do (an image field's upload may be replaced or rolled back before the job runs)."""
     from ..images import render_all
 
     bound = jobs.storage(storage)
     sizes = sorted({int(size) for size in renditions})
-    if not bound.exists(filename):  # deleted (replaced, rolled back) before the job ran: nothing to render
+    if missing_ok and not bound.exists(filename):  # a field's upload, replaced or rolled back since
         return
     with bound.open(filename, "rb") as source:
         result: Any = render_all(

@@ -70,7 +70,7 @@ def test_config_shows_the_namespace_setting(tmp_path):
     files = fs.Storage("files")
     fs.init_app(app, files)
     with app.app_context():
-        assert files.config == {"backend": "memory", "signed_url_expires": 3600}
+        assert files.config == {"backend": "memory", "signed_url_expires": 3600, "batch_concurrency": 16}
     shared = make_app(tmp_path, FS_BACKEND="memory", FILES_FS_NAMESPACE="team")
     fs.init_app(shared, files)
     with shared.app_context():
