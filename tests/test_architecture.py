@@ -20,7 +20,7 @@ CORE = [
 UPPER_LAYERS = {
     "flask_fs.storage", "flask_fs.views", "flask_fs.cli", "flask_fs.static", "flask_fs.store", "flask_fs.upload_views",
 }  # fmt: skip
-ADAPTERS = {"flask_fs.mongo", "flask_fs.sqla"}
+ADAPTERS = {"flask_fs.mongo", "flask_fs.sqla", "flask_fs.jobs"}
 
 
 def core_files() -> list[Path]:
