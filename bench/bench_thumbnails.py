@@ -199,6 +199,10 @@ def quality(source: Path, outputs: dict[str, dict[int, Path]]) -> dict:
     return report
 
 
+#: The peers that render thumbnails (the other peer venvs serve other benchmarks).
+THUMBNAIL_PEERS = ("flask-fs-0.6.1", "flask-fs2-0.8.2")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed calls of each task (default 15)")
@@ -215,7 +219,7 @@ def main() -> None:
     source = RESULTS / f"source-{WIDTH}x{HEIGHT}-noise{args.noise}.jpg"
     if not source.exists():
         make_source(source, args.noise)
-    peers = [] if args.no_peers else [Peer(name) for name in make_venvs.PEERS]
+    peers = [] if args.no_peers else [Peer(name) for name in THUMBNAIL_PEERS]
 
     tasks: dict[str, Callable[[], float]] = {}
     saved: dict[str, dict[int, Path]] = {}
