@@ -79,8 +79,7 @@ class BoundStorage:
         self.backend = backend
         self._view_url = view_url
         self._url_scheme = url_scheme
-        #: ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default.
-        self.images_optimize = False
+        self._settings: Mapping[str, Any] = {}  # what bind() read: an app's config stays live
         #: The job runner (:class:`flask_fs.jobs.Jobs`) set by ``flask_fs.jobs.init_app``, or None.
         self.jobs: Any = None
         self.extensions = lowered(declaration.extensions)
@@ -100,6 +99,12 @@ class BoundStorage:
 
     def __repr__(self) -> str:
         return f"<BoundStorage {self.name!r} on {self.config.get('backend')}>"
+
+    @property
+    def images_optimize(self) -> bool:
+        """``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default (read at each
+        call, as Flask-FS read the app's config)."""
+        return bool(global_setting(self._settings, "FS_IMAGES_OPTIMIZE"))
 
     @contextmanager
     def _running(self) -> Iterator[None]:
@@ -449,7 +454,7 @@ def bind(
     finally:
         deferred_setup.reset(token)
     bound = BoundStorage(declaration, backend.config, backend, view_url, url_scheme)
-    bound.images_optimize = bool(global_setting(settings, "FS_IMAGES_OPTIMIZE"))
+    bound._settings = settings
     return bound
 
 

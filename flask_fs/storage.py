@@ -29,7 +29,7 @@ from . import intake
 from .backends import BaseBackend
 from .backends.local import LocalBackend
 from .bound import BoundStorage, ViewURL, bind
-from .config import Config, global_setting, resolve_globals
+from .config import Config, resolve_globals
 from .errors import ConfigurationError, FSError
 from .files import DEFAULTS, All, AllExcept, extension
 from .streams import CHUNK_SIZE
@@ -162,8 +162,6 @@ class Storage:
     @property
     def images_optimize(self) -> bool:
         """The app's ``FS_IMAGES_OPTIMIZE``: whether image fields optimize renditions by default."""
-        if _bound_module.active.get() is None and current_app:  # read live, as Flask-FS did
-            return bool(global_setting(current_app.config, "FS_IMAGES_OPTIMIZE"))
         bound = self._bound_if_any()
         return bound is not None and bound.images_optimize
 

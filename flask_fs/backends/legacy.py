@@ -100,6 +100,6 @@ class LegacyBackend(BaseBackend):
         return os.path.join(self.root, filename)
 
     def serve(self, filename: str) -> Any:
-        """What the wrapped backend's ``serve`` returns (the view turns it into a response)."""
-        self._must_exist(filename)
+        """What the wrapped backend's ``serve`` returns (the view asked ``exists()`` first, as
+        Flask-FS's did, and turns it into a response)."""
         return self.wrapped.serve(filename)

@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import posixpath
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,7 +21,6 @@ from typing import IO, Any, Protocol
 from PIL import Image
 
 from .. import images, intake, names
-from ..backends import CHUNK_SIZE, copy_stream
 from ..errors import ConfigurationError, ContentMismatch, FileExists, FSError, ImageError, UnauthorizedFileType
 from ..files import extension
 from ..streams import LimitedReader, spooled
@@ -379,9 +377,9 @@ class ImageReference(FileReference):
         jobs = getattr(self.storage, "jobs", None)
         if jobs is None:
             raise ConfigurationError("render_later needs background jobs: call flask_fs.jobs.init_app(app)")
-        max_pixels = self.max_pixels or self.storage.config.get("images_max_pixels")
+        max_pixels = self._max_pixels()
         with _seekable(upload.stream) as stream:
-            found = images.identify(stream, int(max_pixels) if max_pixels else None)
+            found = images.identify(stream, max_pixels)
             if check and Image.registered_extensions().get(f".{extension(basename)}") != found:
                 found = f"a {found} image"
                 raise ContentMismatch(f"the content of {basename!r} is not what its extension says (found: {found})")
@@ -398,10 +396,9 @@ class ImageReference(FileReference):
         ext = _ext(self.original or target)
         original: str = self.original  # type: ignore[assignment] - just stored
         self.thumbnails = {str(size): _derive(original, f"-{size}", ext) for size in self.thumbnail_sizes}
-        optimize = self.optimize if self.optimize is not None else getattr(self.storage, "images_optimize", False)
         jobs.submit(
             "thumbnails", self.storage.name, original, renditions=dict(self.thumbnails),
-            optimize=bool(optimize), max_pixels=int(max_pixels) if max_pixels else None, missing_ok=True,
+            optimize=self._optimize(), max_pixels=max_pixels, missing_ok=True,
         )  # fmt: skip
         return self.filename  # type: ignore[return-value]
 
@@ -411,9 +408,9 @@ class ImageReference(FileReference):
         ``optimize`` settings; drop renditions no longer wanted."""
         if not self.original or not self.filename:
             raise FSError("this image field is empty: there is nothing to rerender")
-        with tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE * 8) as spool:
-            with self.storage.open(self.original, "rb") as source:
-                copy_stream(source, spool)
+        with self.storage.open(self.original, "rb") as source:
+            spool = spooled(source)  # read whole before the renditions replace their files
+        with spool:
             target = _derive(self.filename, "", _ext(self.original))
             rendition = self._render(spool, _bbox(self.bbox))
             plan = self._plan(target, rendition, spool, stored_original=self.original)
@@ -425,10 +422,17 @@ class ImageReference(FileReference):
         self._filename = self._original = self.bbox = None
         self.thumbnails = {}
 
+    def _optimize(self) -> bool:
+        """The field's ``optimize``, else the app's ``FS_IMAGES_OPTIMIZE``."""
+        return bool(self.optimize if self.optimize is not None else getattr(self.storage, "images_optimize", False))
+
+    def _max_pixels(self) -> int | None:
+        """The field's ``max_pixels``, else the storage's ``IMAGES_MAX_PIXELS`` (None: the default limit)."""
+        limit = self.max_pixels or self.storage.config.get("images_max_pixels")
+        return int(limit) if limit else None
+
     def _render(self, stream: IO[bytes], bbox: BBox | None) -> images.Renditions:
         """Validate the image and render every output from a single decode."""
-        optimize = self.optimize if self.optimize is not None else getattr(self.storage, "images_optimize", False)
-        max_pixels = self.max_pixels or self.storage.config.get("images_max_pixels")
         stream.seek(0)
         try:
             return images.render_all(
@@ -436,8 +440,8 @@ class ImageReference(FileReference):
                 self.thumbnail_sizes,
                 bbox=bbox,
                 max_size=self.max_size,
-                optimize=bool(optimize),
-                max_pixels=int(max_pixels) if max_pixels else None,
+                optimize=self._optimize(),
+                max_pixels=self._max_pixels(),
             )
         except ValueError as exc:
             if isinstance(exc, FSError):
