@@ -6,9 +6,10 @@ client, so backends, the upload intake and the field core share one implementati
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import IO, Any
 
@@ -229,6 +230,14 @@ def too_large(limit: int, what: str) -> FileTooLarge:
     """The FileTooLarge error for a size limit, in bytes and MiB."""
     shown = f"{limit} bytes" + (f" ({limit / 1048576:.1f} MiB)" if limit >= 1048576 else "")
     return FileTooLarge(f"files in {what} are limited to {shown}")
+
+
+def sha256_hex(chunks: Iterable[bytes]) -> str:
+    """The SHA-256 (hex) of a stream's chunks, e.g. a stored file's ``read_chunks()``."""
+    hashed = hashlib.sha256()
+    for chunk in chunks:
+        hashed.update(chunk)
+    return hashed.hexdigest()
 
 
 def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:

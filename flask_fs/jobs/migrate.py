@@ -19,7 +19,7 @@ from typing import Any
 
 from ..backends import BaseBackend
 from ..errors import FileNotFound, FSError
-from ..streams import CHUNK_SIZE
+from ..streams import CHUNK_SIZE, sha256_hex
 from .journal import Journal
 
 __all__ = ["MigrationReport", "migrate"]
@@ -76,10 +76,7 @@ class _Hashing:
 
 def digest(backend: BaseBackend, filename: str) -> str:
     """``sha256:<hex>`` of a stored file, streamed."""
-    hashed = hashlib.sha256()
-    for chunk in backend.read_chunks(filename, CHUNK_SIZE):
-        hashed.update(chunk)
-    return "sha256:" + hashed.hexdigest()
+    return "sha256:" + sha256_hex(backend.read_chunks(filename, CHUNK_SIZE))
 
 
 def migrate(

@@ -49,7 +49,7 @@ from ..errors import (
     UploadTokenUsed,
 )
 from ..files import IMAGES, extension
-from ..streams import CHUNK_SIZE, too_large
+from ..streams import CHUNK_SIZE, sha256_hex, too_large
 
 if TYPE_CHECKING:
     from ..bound import BoundStorage
@@ -274,12 +274,8 @@ def _check(bound: BoundStorage, ticket: Ticket, size: int) -> None:
     if ticket.size is not None and size != ticket.size:
         raise UploadIncomplete(f"{ticket.filename!r}: {size} bytes arrived, {ticket.size} were announced")
     backend = bound.backend
-    if ticket.sha256:
-        digest = hashlib.sha256()
-        for chunk in backend.read_chunks(ticket.pending, CHUNK_SIZE):
-            digest.update(chunk)
-        if digest.hexdigest() != ticket.sha256:
-            raise UploadIncomplete(f"{ticket.filename!r}: the bytes that arrived do not have the announced SHA-256")
+    if ticket.sha256 and sha256_hex(backend.read_chunks(ticket.pending, CHUNK_SIZE)) != ticket.sha256:
+        raise UploadIncomplete(f"{ticket.filename!r}: the bytes that arrived do not have the announced SHA-256")
     basename = posixpath.basename(ticket.filename)
     _check_extension(bound, basename)
     if not bound.check_content:
