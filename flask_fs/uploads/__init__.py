@@ -21,7 +21,6 @@ Nothing here imports Flask: the Flask layer passes the secret and the endpoint's
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 import posixpath
