@@ -8,8 +8,11 @@
   ``<container>_segments`` and becomes a Static Large Object whose manifest is written last, so a
   failed upload never leaves an object under its real name (its segments are deleted if the server
   is reachable). Keep ``segment_size`` within the cluster's object size limit (5 GiB by default).
-* **Checksums**: every object carries its SHA-256 as ``X-Object-Meta-Sha256``, computed before a
-  single PUT (a first local pass) or while streaming the segments of an SLO (the manifest goes last).
+* **Checksums**: every object carries its SHA-256 as ``X-Object-Meta-Sha256``. A small file is hashed
+  before its PUT; a larger one is hashed while it is sent, and its checksum set by a POST right after
+  (Swift updates metadata without copying data), together with the ETag it was computed for
+  (``X-Object-Meta-Sha256-Etag``): a checksum whose ETag no longer matches, because another writer
+  replaced the object in between, is not reported. An SLO's checksum goes with its manifest, written last.
 * **overwrite=False**: saves send ``If-None-Match: *``, which Swift checks as the upload starts (an
   SLO's manifest, written last, is checked at the end). Swift would apply that header to the source
   of a server-side copy too, so copy and move check the target with a HEAD first.
@@ -45,7 +48,7 @@ import urllib3
 from swiftclient.exceptions import ClientException
 from swiftclient.utils import generate_temp_url
 
-from ..config import STORAGE_NAME, URL, GiB, Setting, Size
+from ..config import STORAGE_NAME, URL, GiB, MiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FileNotFound, FSError, OperationNotSupported
 from ..serving import ServedFile
 from . import CHUNK_SIZE, BaseBackend, RangedReader, deferred_setup, file_not_found
@@ -59,6 +62,9 @@ KEYSTONE_OPTIONS = (
 )  # fmt: skip
 #: A one-way stream up to this size is buffered and sent as one object; a longer one becomes an SLO.
 PEEK_SIZE = CHUNK_SIZE
+#: Rewindable uploads up to this size are hashed before their PUT (one request); larger ones are hashed
+#: as they are sent, and their checksum set by a POST (no second pass over the data).
+HASH_FIRST_SIZE = 8 * MiB
 #: Headers Swift keeps with an object and sends back with it (its object server's default list).
 SERVED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 _NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
@@ -191,19 +197,42 @@ class SwiftBackend(BaseBackend):
             return False
 
     def _get(self, filename: str, start: int = 0, etag: str | None = None) -> tuple[dict[str, str], Any]:
-        headers = {"Range": f"bytes={start}-", "If-Match": etag or "*"} if start else None
+        headers = {"Range": f"bytes={start}-", **({"If-Match": etag} if etag else {})} if start else None
         kwargs = {"resp_chunk_size": CHUNK_SIZE, "headers": headers, "missing": filename}
         return self._call("get_object", self.container, filename, **kwargs)
 
-    def _open(self, filename: str) -> tuple[BinaryIO, dict[str, str]]:
-        headers, body = self._get(filename)
+    def _reader(self, filename: str, start: int = 0) -> tuple[RangedReader, dict[str, str]]:
+        """The object from byte ``start`` as a seekable file, and its headers."""
+        headers, body = self._get(filename, start)
         etag = headers.get("etag")
 
         def reopen(position: int) -> Any:  # the same version of the object, from ``position``
-            return self._get(filename, position, etag)[1]
+            return self._get(filename, start + position, etag)[1]
 
-        reader = RangedReader(int(headers["content-length"]), reopen, body)
+        return RangedReader(int(headers["content-length"]), reopen, body), headers
+
+    def _open(self, filename: str) -> tuple[BinaryIO, dict[str, str]]:
+        reader, headers = self._reader(filename)
         return io.BufferedReader(reader, CHUNK_SIZE), headers
+
+    def read_chunks(
+        self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """Stream bytes ``start`` to ``end`` from one GET, straight from the response (no buffer copy)."""
+        if end is not None and end <= start:
+            self._head(filename)  # FileNotFound all the same
+            return
+        try:
+            reader, _ = self._reader(filename, start)
+        except BackendError as exc:
+            if getattr(exc.__cause__, "http_status", None) == 416:  # starts past the end: nothing to send
+                return
+            raise
+        remaining = reader.size if end is None else min(end - start, reader.size)
+        with reader:
+            while remaining > 0 and (chunk := reader.read(min(chunk_size, remaining))):
+                remaining -= len(chunk)
+                yield chunk
 
     def open_read(self, filename: str) -> BinaryIO:
         return self._open(filename)[0]
@@ -217,8 +246,8 @@ class SwiftBackend(BaseBackend):
     @staticmethod
     def _meta(headers: dict[str, str]) -> dict[str, Any]:
         """Metadata from object headers: our SHA-256, else the ETag, which is an MD5 except for large objects."""
-        checksum = None
-        if headers.get("x-object-meta-sha256"):
+        checksum, bound = None, headers.get("x-object-meta-sha256-etag")
+        if headers.get("x-object-meta-sha256") and bound in (None, headers.get("etag", "").strip('"')):
             checksum = f"sha256:{headers['x-object-meta-sha256']}"
         elif not _is_slo(headers) and "x-object-manifest" not in headers:
             checksum = f"md5:{headers['etag'].strip(chr(34))}"
@@ -280,6 +309,11 @@ class SwiftBackend(BaseBackend):
                 self._put_plain(stream, size or 0, filename, overwrite, extra)
 
     def _put_plain(self, stream: IO[bytes], size: int, filename: str, overwrite: bool, extra: dict) -> None:
+        if size > HASH_FIRST_SIZE:
+            body = _Segments(stream, size)
+            etag = self._put(filename, body, headers=self._put_headers(None, overwrite, extra))
+            self._set_checksum(filename, body.digest.hexdigest(), etag, extra)
+            return
         start, digest = stream.tell(), hashlib.sha256()
         while block := stream.read(CHUNK_SIZE):
             digest.update(block)
@@ -287,6 +321,16 @@ class SwiftBackend(BaseBackend):
         headers = self._put_headers(digest.hexdigest(), overwrite, extra)
         contents = stream if size else b""
         self._put(filename, contents, content_length=size, chunk_size=CHUNK_SIZE, headers=headers)
+
+    def _set_checksum(self, filename: str, sha256: str, etag: str, extra: dict[str, str]) -> None:
+        """Add the SHA-256 of a just-stored object, bound to its ETag. A POST replaces the metadata and
+        served headers, so those of the upload are sent again. On failure the object keeps its MD5 label."""
+        headers = {k: v for k, v in extra.items() if k != "content-type"}
+        headers.update({"x-object-meta-sha256": sha256, "x-object-meta-sha256-etag": etag})
+        try:
+            self._call("post_object", self.container, filename, headers=headers, missing=filename)
+        except FSError as exc:
+            log.warning("swift object %s/%s stored without its sha256: %s", self.container, filename, exc)
 
     def _put_large(self, parts: _Segments, filename: str, overwrite: bool, extra: dict) -> None:
         """Upload the segments one by one, then the manifest (with the SHA-256) under the real name."""
@@ -306,12 +350,12 @@ class SwiftBackend(BaseBackend):
         headers = self._put_headers(sha256, overwrite, extra)
         self._put(filename, json.dumps(manifest), headers=headers, query_string="multipart-manifest=put")
 
-    def _put(self, filename: str, contents: Any, **kwargs: Any) -> None:
-        """PUT an object under its real name; a 412 means it exists (``If-None-Match``)."""
+    def _put(self, filename: str, contents: Any, **kwargs: Any) -> str:
+        """PUT an object under its real name and return its ETag; a 412 means it exists (``If-None-Match``)."""
         content_type = (kwargs.get("headers") or {}).pop("content-type", None)
         kwargs.setdefault("content_type", content_type or self.guess_type(filename))
         try:
-            self._call("put_object", self.container, filename, contents, **kwargs)
+            return self._call("put_object", self.container, filename, contents, **kwargs)
         except BackendError as exc:
             status = getattr(exc.__cause__, "http_status", None)
             if status == 412:
@@ -321,8 +365,8 @@ class SwiftBackend(BaseBackend):
             raise
 
     @staticmethod
-    def _put_headers(sha256: str, overwrite: bool, extra: dict[str, str]) -> dict[str, str]:
-        headers = {**extra, "x-object-meta-sha256": sha256}
+    def _put_headers(sha256: str | None, overwrite: bool, extra: dict[str, str]) -> dict[str, str]:
+        headers = {**extra, "x-object-meta-sha256": sha256} if sha256 else dict(extra)
         if not overwrite:
             headers["if-none-match"] = "*"
         return headers
