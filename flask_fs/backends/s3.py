@@ -19,8 +19,9 @@ How it works:
   thread-safe). The first operation also checks, once, that the bucket exists, so a missing bucket
   is reported as such instead of as missing files.
 * Uploads smaller than ``multipart_threshold`` are one PutObject. Larger ones go through s3transfer's
-  managed multipart upload, holding about ``(max_concurrency + 3) * multipart_chunksize`` in memory
-  (26 MiB with the defaults: 2 and 5 MiB, the smallest part S3 takes). A failed upload never shows
+  managed multipart upload, ``max_concurrency`` parts at once (10, as boto3). The parts of a file on
+  disk are read with ``os.pread`` as they are sent, so none is held in memory; other streams hold at
+  most two parts of ``multipart_chunksize`` ahead (5 MiB, the smallest part S3 takes). A failed upload never shows
   under its name: s3transfer aborts it (if the server or the process is gone, the parts wait for
   a lifecycle rule or ``flask fs clean``, which aborts uploads started over a day ago).
 * Every upload records the SHA-256 of its content as user metadata (``x-amz-meta-sha256``):
@@ -46,7 +47,9 @@ import hashlib
 import hmac
 import io
 import logging
+import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -59,7 +62,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.copies import CopySubmissionTask
 from s3transfer.manager import TransferConfig, TransferManager
-from s3transfer.upload import UploadSubmissionTask
+from s3transfer.upload import UploadFilenameInputManager, UploadSubmissionTask
 
 from ..config import STORAGE_NAME, URL, MiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
@@ -69,6 +72,11 @@ from . import CHUNK_SIZE, BaseBackend, RangedReader, deferred_setup, file_not_fo
 logger = logging.getLogger(__name__)
 #: Connections kept per client: threads beyond it still work, on connections that are not kept.
 MAX_POOL_CONNECTIONS = 32
+#: Parts of a stream (anything but a file on disk) read ahead and held in memory at once.
+IN_MEMORY_PARTS = 2
+#: The most a part of a file on disk reads at once: its readers loop, and small buffers are not
+#: kept by each thread's allocator as 1 MiB ones are.
+PART_READ_SIZE = 256 * 1024
 #: Upload arguments that ``object_params`` may set (SSE-C and requester-pays would need them on every read too).
 OBJECT_PARAMS = (set(TransferManager.ALLOWED_UPLOAD_ARGS) & set(TransferManager.ALLOWED_COPY_ARGS)) - {
     "SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner",
@@ -134,8 +142,8 @@ class S3Backend(BaseBackend):
                 "check and write."),
         Setting("multipart_threshold", Size, 8 * MiB, doc="Uploads from this size on go up in parts."),
         Setting("multipart_chunksize", Size, 5 * MiB, doc="Size of a part (5 MiB is S3's minimum)."),
-        Setting("max_concurrency", int, 2, doc="Parts uploaded at once; a large upload holds about "
-                "``(MAX_CONCURRENCY + 3) × MULTIPART_CHUNKSIZE`` in memory."),
+        Setting("max_concurrency", int, 10, doc="Parts sent at once. Parts of a file on disk are read as they are "
+                "sent; other streams hold at most two parts ahead in memory."),
         Setting("connect_timeout", float, 5, doc="Socket connection timeout, in seconds."),
         Setting("read_timeout", float, 60, doc="Socket read timeout, in seconds."),
         Setting("max_attempts", int, 3, doc="Attempts per request, in botocore's *standard* retry mode."),
@@ -213,7 +221,7 @@ class S3Backend(BaseBackend):
                 multipart_threshold=self.threshold,
                 multipart_chunksize=int(self.config["multipart_chunksize"]),
                 max_request_concurrency=concurrency,
-                max_in_memory_upload_chunks=concurrency,
+                max_in_memory_upload_chunks=min(concurrency, IN_MEMORY_PARTS),
             )
             with self._lock:
                 if self._transfer is None:
@@ -454,7 +462,8 @@ class S3Backend(BaseBackend):
                 del head
                 source.exhaust()
                 file_or_wfs.seek(start)
-                self.transfer.upload(file_or_wfs, self.bucket, key, self._with_checksum(args, source)).result()
+                body = _FileRegion.of(file_or_wfs) or file_or_wfs
+                self.transfer.upload(body, self.bucket, key, self._with_checksum(args, source)).result()
                 return
             source.push_back(head)  # hash on the way, then add the checksum with a server-side copy
             del head
@@ -740,9 +749,85 @@ class _Presigner:
         return f"{self._base}{path}?{query}&X-Amz-Signature={signature}"
 
 
+class _FileRegion:
+    """The rest of a file on disk, from its current position, uploaded in parts that threads read
+    with ``os.pread``: no part is held in memory, and the threads share no file offset."""
+
+    def __init__(self, fd: int, start: int, size: int) -> None:
+        self.fd, self.start, self.size = fd, start, size
+
+    @classmethod
+    def of(cls, stream: IO[bytes]) -> _FileRegion | None:
+        """The region left in ``stream`` if it is a regular file on disk, else None."""
+        if not hasattr(os, "pread") or getattr(stream, "_rolled", True) is False:  # a spooled file still in memory
+            return None
+        try:
+            fd, start = stream.fileno(), stream.tell()
+            info = os.fstat(fd)
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode) or start > info.st_size:
+            return None
+        return cls(fd, start, info.st_size - start)
+
+
+class _RegionReader(io.RawIOBase):
+    """A part's view of a :class:`_FileRegion`, with a position of its own (closing it leaves the file open)."""
+
+    def __init__(self, region: _FileRegion, position: int) -> None:
+        super().__init__()
+        self.region, self.position = region, position
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.position = (offset, self.position + offset, self.region.size + offset)[whence]
+        return self.position
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.region.size - self.position
+        wanted = left if size is None or size < 0 else min(size, left, PART_READ_SIZE)
+        if wanted <= 0:
+            return b""
+        data = os.pread(self.region.fd, wanted, self.region.start + self.position)
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _RegionInputManager(UploadFilenameInputManager):
+    """s3transfer's input for filenames (parts read lazily, not kept in memory), over a :class:`_FileRegion`."""
+
+    @classmethod
+    def is_compatible(cls, upload_source: Any) -> bool:
+        return isinstance(upload_source, _FileRegion)
+
+    def provide_transfer_size(self, transfer_future: Any) -> None:
+        transfer_future.meta.provide_transfer_size(transfer_future.meta.call_args.fileobj.size)
+
+    def _get_deferred_open_file(self, fileobj: _FileRegion, start_byte: int) -> _RegionReader:
+        return _RegionReader(fileobj, start_byte)
+
+
 class _UploadTask(UploadSubmissionTask):
     CREATE_MULTIPART_BLOCKLIST = [*UploadSubmissionTask.CREATE_MULTIPART_BLOCKLIST, "IfNoneMatch"]
     COMPLETE_MULTIPART_ARGS = [*UploadSubmissionTask.COMPLETE_MULTIPART_ARGS, "IfNoneMatch"]
+
+    def _get_upload_input_manager_cls(self, transfer_future: Any) -> Any:
+        if isinstance(transfer_future.meta.call_args.fileobj, _FileRegion):
+            return _RegionInputManager
+        return super()._get_upload_input_manager_cls(transfer_future)
 
 
 class _CopyTask(CopySubmissionTask):

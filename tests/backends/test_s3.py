@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 import threading
 import time
 import urllib.error
@@ -273,6 +274,32 @@ def test_multipart_uploads_report_a_true_sha256(server, make_storage, seekable):
     assert hashlib.sha256(storage.read("big.bin")).hexdigest() == digest
     raw = raw_client(endpoint, key, secret).get_object(Bucket=settings["FILES_FS_BUCKET"], Key="big.bin")
     assert hashlib.sha256(raw["Body"].read()).hexdigest() == digest
+
+
+def test_large_uploads_from_a_file_on_disk_start_at_its_position(server, make_storage, tmp_path):
+    endpoint, key, secret = server
+    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS})
+    header, content = b"not this part\n", os.urandom(20 * MIB + 5)
+    (tmp_path / "upload.bin").write_bytes(header + content)
+    storage.write("warm.txt", b"")
+    with open(tmp_path / "upload.bin", "rb") as source, operations(storage) as calls:
+        source.readline()  # the buffered reader has read ahead: its position is what counts
+        storage.save(source, "big.bin")
+    assert calls.count("UploadPart") == 5  # parts read from the file by several threads at once
+    assert storage.read("big.bin") == content
+    assert storage.metadata("big.bin")["checksum"] == "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def test_a_spooled_file_still_in_memory_is_not_written_to_disk(server, make_storage):
+    endpoint, key, secret = server
+    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS})
+    content = os.urandom(12 * MIB)
+    with tempfile.SpooledTemporaryFile(max_size=64 * MIB) as spooled:
+        spooled.write(content)
+        spooled.seek(0)
+        storage.save(spooled, "big.bin")
+        assert not spooled._rolled
+    assert storage.read("big.bin") == content
 
 
 @pytest.mark.parametrize("seekable", [True, False])
