@@ -12,6 +12,8 @@ a process of its own, so the objects it keeps in memory don't count as ours.
   ``Storage.read_chunks``, and read into bytes by ``get_object()["Body"].read()`` and ``Storage.read``.
   Each run happens in a fresh child process, so the peak memory it adds is
   its own and not the allocator's left-overs from the previous run; the order alternates by round.
+  The large file runs again through bench/latency_proxy.py (``--delay-ms``, 10 ms each way by
+  default), where the number of parts in flight counts as it does against a distant S3.
 
 Targets (issue 3): small files >= 0.9x the raw ops/s; the large file saved and read back with less
 than 32 MiB of extra peak memory. Results: a table on stdout and bench/results/s3.json.
@@ -40,6 +42,7 @@ import boto3  # noqa: E402
 from _common import Producer, add_size_arguments, interleave, peak_memory, save_results, start_moto, table  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 from flask import Flask  # noqa: E402
+from latency_proxy import start_proxy  # noqa: E402
 
 import flask_fs as fs  # noqa: E402
 from tests.servers import start_swift  # noqa: E402
@@ -176,7 +179,7 @@ def large_file(server: dict[str, str], size: int, rounds: int, path: str) -> dic
 def report_rows(label: str, args: argparse.Namespace, small: dict, large: dict) -> tuple[list, dict]:
     rows, report = [], {}
     n_small = args.count * args.rounds
-    for op in ("save", "read"):
+    for op in ("save", "read") if small else ():
         raw_ops, fs_ops = n_small / small[op]["raw"], n_small / small[op]["flask_fs"]
         rows.append([label, f"{op} {args.size_kib} KiB x {args.count} x {args.rounds}", f"{raw_ops:,.0f}",
                      f"{fs_ops:,.0f}", fs_ops / raw_ops, "", "", "", ""])  # fmt: skip
@@ -197,6 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_size_arguments(parser, rounds=3, large_rounds=2)
     parser.add_argument("--swift", action="store_true", help="also run against Swift's S3 API")
+    parser.add_argument("--delay-ms", type=float, default=10,
+                        help="one-way delay of the latency proxy for the large file, in ms (0: no proxied run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -205,8 +210,12 @@ def main() -> None:
 
     moto, endpoint = start_moto()
     servers = {"moto": {"endpoint": endpoint, "key": "testing", "secret": "testing"}}
-    swift = None
+    swift = proxy = None
     try:
+        if args.delay_ms:  # the large file again, through a distant link (no small files: too slow to loop)
+            proxy, proxied = start_proxy(endpoint, args.delay_ms)
+            label = f"moto +{2 * args.delay_ms:g} ms RTT"
+            servers[label] = {**servers["moto"], "endpoint": proxied, "large_only": True}
         if args.swift:
             swift = start_swift()
             servers["swift-s3api"] = {"endpoint": swift.endpoint, "key": swift.user, "secret": swift.key}
@@ -217,13 +226,17 @@ def main() -> None:
                 big.write(os.urandom(MIB))
             big.flush()
             for label, server in servers.items():
-                small = small_files(server, args.count, args.rounds, args.batches, data)
+                small = {}
+                if not server.get("large_only"):
+                    small = small_files(server, args.count, args.rounds, args.batches, data)
                 large = large_file(server, args.large_mib * MIB, args.large_rounds, big.name)
                 server_rows, report[label] = report_rows(label, args, small, large)
                 rows += server_rows
     finally:
         moto.terminate()
         moto.wait(10)
+        if proxy is not None:
+            proxy.terminate()
         if swift is not None:
             swift.stop()
     header = ["server", "operation", "raw ops/s", "flask_fs ops/s", "ratio", "raw MB/s", "flask_fs MB/s",
