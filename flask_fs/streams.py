@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -192,6 +194,14 @@ class LimitedReader(Reader):
     def tell(self) -> int:
         return self._stream.tell()
 
+    def fileno(self) -> int:
+        """The descriptor of the file on disk read through: for a backend that sends, straight from the
+        file, bytes it has already read (and so counted) through this reader."""
+        fd = disk_fd(self._stream)
+        if fd is None:
+            raise io.UnsupportedOperation("fileno")
+        return fd
+
 
 class LimitedWriter(io.BufferedIOBase):
     """A writer that refuses to grow past ``limit`` bytes: the write raises FileTooLarge and the
@@ -238,6 +248,18 @@ def sha256_hex(chunks: Iterable[bytes]) -> str:
     for chunk in chunks:
         hashed.update(chunk)
     return hashed.hexdigest()
+
+
+def disk_fd(stream: Any) -> int | None:
+    """The descriptor of the regular file on disk that ``stream`` reads, else None. A spooled file
+    still in memory stays there (asking its ``fileno()`` would write it to disk)."""
+    if getattr(stream, "_rolled", True) is False:
+        return None
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:

@@ -49,7 +49,6 @@ import io
 import logging
 import os
 import re
-import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -67,6 +66,7 @@ from s3transfer.upload import UploadFilenameInputManager, UploadSubmissionTask
 from ..config import STORAGE_NAME, URL, MiB, Setting, Size
 from ..errors import BackendError, ConfigurationError, FileExists, FSError
 from ..serving import ServedFile
+from ..streams import disk_fd
 from . import CHUNK_SIZE, BaseBackend, RangedReader, deferred_setup, file_not_found
 
 logger = logging.getLogger(__name__)
@@ -461,8 +461,9 @@ class S3Backend(BaseBackend):
             if seekable:  # hash it all first, so the checksum goes in with the object
                 del head
                 source.exhaust()
+                end = file_or_wfs.tell()
                 file_or_wfs.seek(start)
-                body = _FileRegion.of(file_or_wfs) or file_or_wfs
+                body = _FileRegion.of(file_or_wfs, end - start) or file_or_wfs
                 self.transfer.upload(body, self.bucket, key, self._with_checksum(args, source)).result()
                 return
             source.push_back(head)  # hash on the way, then add the checksum with a server-side copy
@@ -750,25 +751,20 @@ class _Presigner:
 
 
 class _FileRegion:
-    """The rest of a file on disk, from its current position, uploaded in parts that threads read
-    with ``os.pread``: no part is held in memory, and the threads share no file offset."""
+    """``size`` bytes of a file on disk, uploaded in parts that threads read with ``os.pread``: no part
+    is held in memory, and the threads share no file offset."""
 
     def __init__(self, fd: int, start: int, size: int) -> None:
         self.fd, self.start, self.size = fd, start, size
 
     @classmethod
-    def of(cls, stream: IO[bytes]) -> _FileRegion | None:
-        """The region left in ``stream`` if it is a regular file on disk, else None."""
-        if not hasattr(os, "pread") or getattr(stream, "_rolled", True) is False:  # a spooled file still in memory
+    def of(cls, stream: IO[bytes], size: int) -> _FileRegion | None:
+        """The ``size`` bytes from the position of ``stream`` (bytes already read, hashed and counted
+        through it), if it is a regular file on disk; else None."""
+        fd = disk_fd(stream) if hasattr(os, "pread") else None
+        if fd is None or stream.tell() + size > os.fstat(fd).st_size:
             return None
-        try:
-            fd, start = stream.fileno(), stream.tell()
-            info = os.fstat(fd)
-        except (AttributeError, OSError, ValueError):
-            return None
-        if not stat.S_ISREG(info.st_mode) or start > info.st_size:
-            return None
-        return cls(fd, start, info.st_size - start)
+        return cls(fd, stream.tell(), size)
 
 
 class _RegionReader(io.RawIOBase):

@@ -276,9 +276,10 @@ def test_multipart_uploads_report_a_true_sha256(server, make_storage, seekable):
     assert hashlib.sha256(raw["Body"].read()).hexdigest() == digest
 
 
-def test_large_uploads_from_a_file_on_disk_start_at_its_position(server, make_storage, tmp_path):
+@pytest.mark.parametrize("max_size", [None, 30 * MIB])
+def test_large_uploads_from_a_file_on_disk_start_at_its_position(server, make_storage, tmp_path, max_size):
     endpoint, key, secret = server
-    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS})
+    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS, "FILES_FS_MAX_SIZE": max_size})
     header, content = b"not this part\n", os.urandom(20 * MIB + 5)
     (tmp_path / "upload.bin").write_bytes(header + content)
     storage.write("warm.txt", b"")
@@ -290,9 +291,21 @@ def test_large_uploads_from_a_file_on_disk_start_at_its_position(server, make_st
     assert storage.metadata("big.bin")["checksum"] == "sha256:" + hashlib.sha256(content).hexdigest()
 
 
-def test_a_spooled_file_still_in_memory_is_not_written_to_disk(server, make_storage):
+def test_a_file_on_disk_over_max_size_is_refused_before_any_part_is_sent(server, make_storage, tmp_path):
     endpoint, key, secret = server
-    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS})
+    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS, "FILES_FS_MAX_SIZE": 12 * MIB})
+    (tmp_path / "upload.bin").write_bytes(os.urandom(12 * MIB + 1))
+    storage.write("warm.txt", b"")
+    with open(tmp_path / "upload.bin", "rb") as source, operations(storage) as calls, pytest.raises(fs.FileTooLarge):
+        storage.save(source, "big.bin")
+    assert "UploadPart" not in calls and "CreateMultipartUpload" not in calls
+    assert not storage.exists("big.bin")
+
+
+@pytest.mark.parametrize("max_size", [None, 30 * MIB])
+def test_a_spooled_file_still_in_memory_is_not_written_to_disk(server, make_storage, max_size):
+    endpoint, key, secret = server
+    storage = make_storage({**s3_settings(endpoint, key, secret), **SMALL_PARTS, "FILES_FS_MAX_SIZE": max_size})
     content = os.urandom(12 * MIB)
     with tempfile.SpooledTemporaryFile(max_size=64 * MIB) as spooled:
         spooled.write(content)
