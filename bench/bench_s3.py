@@ -12,6 +12,8 @@ a process of its own, so the objects it keeps in memory don't count as ours.
   ``Storage.read_chunks``, and read into bytes by ``get_object()["Body"].read()`` and ``Storage.read``.
   Each run happens in a fresh child process, so the peak memory it adds is
   its own and not the allocator's left-overs from the previous run; the order alternates by round.
+  The file-on-disk save also runs as raw boto3 that first hashes the file and stores the SHA-256
+  as flask_fs does (``raw+sha256``): what the checksum costs by itself.
   The large file runs again through bench/latency_proxy.py (``--delay-ms``, 10 ms each way by
   default), where the number of parts in flight counts as it does against a distant S3.
 
@@ -22,6 +24,7 @@ than 32 MiB of extra peak memory. Results: a table on stdout and bench/results/s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -51,6 +54,9 @@ MIB = 1024 * 1024
 #: The large-file runs: save from a generator-like stream, save from a file on disk, stream back,
 #: read back into bytes.
 LARGE_OPS = ("save", "save-file", "read", "read-bytes")
+#: Who runs them: raw boto3, flask_fs, and (save-file only) raw boto3 that first hashes the file and
+#: stores the SHA-256 as flask_fs does: the cost of the checksum alone.
+WHO = ("raw", "flask_fs", "raw+sha256")
 
 
 def raw_client(server: dict[str, str]) -> Any:
@@ -132,7 +138,14 @@ def child(spec: dict[str, Any]) -> dict[str, float]:
             elif spec["op"] != "read":
                 from_file = spec["op"] == "save-file"
                 with open(spec["path"], "rb") if from_file else io.BufferedReader(Producer(size, block), MIB) as stream:
-                    if spec["who"] == "raw":
+                    if spec["who"] == "raw+sha256":  # what recording a SHA-256 at upload start costs raw boto3
+                        digest = hashlib.sha256()
+                        while block := stream.read(MIB):
+                            digest.update(block)
+                        stream.seek(0)
+                        checksum = {"Metadata": {"sha256": digest.hexdigest()}}
+                        client.upload_fileobj(stream, spec["bucket"], key, ExtraArgs=checksum)
+                    elif spec["who"] == "raw":
                         client.upload_fileobj(stream, spec["bucket"], key)
                     else:
                         files.save(stream, key)
@@ -151,11 +164,13 @@ def large_file(server: dict[str, str], size: int, rounds: int, path: str) -> dic
     round, each run in its own process."""
     bucket = f"bench-big-{uuid.uuid4().hex[:8]}"
     raw_client(server).create_bucket(Bucket=bucket)
-    results = {op: {who: {"seconds": 0.0, "peak_mib": 0.0} for who in ("raw", "flask_fs")} for op in LARGE_OPS}
+    results = {op: {who: {"seconds": 0.0, "peak_mib": 0.0} for who in WHO} for op in LARGE_OPS}
     for round_ in range(rounds):
-        order = ["raw", "flask_fs"] if round_ % 2 == 0 else ["flask_fs", "raw"]
+        order = list(WHO) if round_ % 2 == 0 else list(reversed(WHO))
         for op in LARGE_OPS:
             for who in order:
+                if who == "raw+sha256" and op != "save-file":
+                    continue
                 # reads: both sides read the object raw uploaded, so that they fetch the same bytes
                 # with the same checksums (an object flask_fs wrote has a whole-object CRC32 that
                 # botocore verifies on every GET, where raw's multipart one is left unchecked)
@@ -193,6 +208,12 @@ def report_rows(label: str, args: argparse.Namespace, small: dict, large: dict) 
                      f"{raw_mbs:.0f}", f"{fs_mbs:.0f}", *peaks])  # fmt: skip
         report[f"large_{op}"] = {"raw_mb_s": raw_mbs, "flask_fs_mb_s": fs_mbs, "ratio": fs_mbs / raw_mbs,
                                  "raw_peak_mib": raw["peak_mib"], "flask_fs_peak_mib": ours["peak_mib"]}  # fmt: skip
+        hashed = large[op]["raw+sha256"]
+        if hashed["seconds"]:
+            hashed_mbs = total_mb / hashed["seconds"]
+            rows.append([label, f"{op} vs raw + a SHA-256 pass", "", "", fs_mbs / hashed_mbs, f"{hashed_mbs:.0f}",
+                         f"{fs_mbs:.0f}", f"{hashed['peak_mib']:.1f}", f"{ours['peak_mib']:.1f}"])  # fmt: skip
+            report[f"large_{op}"].update(raw_sha256_mb_s=hashed_mbs, ratio_to_raw_sha256=fs_mbs / hashed_mbs)
     return rows, report
 
 
