@@ -79,7 +79,7 @@ def decode_floor(path: Path, size: int) -> None:
     thumbnailer must do at least): libjpeg-turbo skips most of the inverse DCT at 1/8 scale, but must
     still entropy-decode every coefficient of a baseline JPEG, so this bounds every renderer."""
     with Image.open(path) as image:
-        image.draft("RGB", (size, size))
+        image.draft(None, (size, size))
         image.load()
 
 
