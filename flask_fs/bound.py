@@ -308,7 +308,9 @@ class BoundStorage:
         None for an upload that names itself). Items are saved concurrently on the storage's threads,
         at most ``concurrency`` (default: the ``BATCH_CONCURRENCY`` setting) at a time, which over a
         distant link saves the round trips a loop would wait for. When some fail, the others are
-        still done and :class:`~flask_fs.errors.BatchError` lists each failure by item.
+        still done and :class:`~flask_fs.errors.BatchError` lists each failure by item. Under
+        gevent's monkey-patching the threads are greenlets: the batch runs as concurrently and lets
+        other greenlets run while it waits on the network.
         """
 
         def save_one(item: tuple[str | None, Any]) -> str:

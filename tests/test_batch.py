@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from flask import current_app
@@ -148,3 +152,63 @@ def test_a_bound_storage_runs_batches_without_an_app(tmp_path):
         assert bound.read_many(["b.txt", "a.txt"]) == [b"b", b"a"]
     finally:
         bound.close()
+
+
+GEVENT_SCRIPT = r"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import json, sys, threading
+import gevent
+from flask import Flask
+import flask_fs as fs
+
+settings = json.loads(sys.argv[1])
+app = Flask("gevent-app", instance_path=sys.argv[2])
+app.config.update(settings, FILES_FS_BATCH_CONCURRENCY=8)
+files = fs.Storage("files", fs.ALL)
+fs.init_app(app, files)
+workers, ticks = set(), []
+fs.signals.file_saved.connect(lambda *a, **k: workers.add(threading.get_ident()), weak=False)
+
+
+def ticker():  # another greenlet: it keeps running only if the batch never blocks the hub
+    while True:
+        ticks.append(1)
+        gevent.sleep(0.005)
+
+
+with app.app_context():
+    items = [(f"g/{i:03d}.bin", bytes([i % 256]) * (1000 + i)) for i in range(120)]
+    background = gevent.spawn(ticker)
+    names = files.save_many(items)
+    data = files.read_many([name for name, _ in items])
+    background.kill()
+    print(json.dumps({
+        "names_in_order": names == [name for name, _ in items],
+        "same_bytes": data == [content for _, content in items],
+        "workers": len(workers),
+        "ticks": len(ticks),
+    }))
+"""
+
+
+@pytest.mark.parametrize("server", ["s3-moto", "swift"])
+def test_batches_under_gevent_run_concurrently_without_blocking_the_hub(request, server, tmp_path):
+    """gevent's monkey-patching turns the batch threads into greenlets: items still run at once, the
+    results come back in order, and other greenlets keep running while the batch waits on the network."""
+    pytest.importorskip("gevent")
+    if server == "s3-moto":
+        settings = s3_settings(request.getfixturevalue("moto_endpoint"), "testing", "testing")
+    else:
+        settings = swift_settings(request.getfixturevalue("swift_server"))
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_SCRIPT, json.dumps(settings), str(tmp_path / "instance")],
+        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).parent.parent),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["names_in_order"] and result["same_bytes"]
+    assert result["workers"] > 1  # several greenlets saved items
+    assert result["ticks"] > 5  # the hub kept scheduling other greenlets meanwhile
