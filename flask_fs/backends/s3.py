@@ -21,9 +21,10 @@ How it works:
 * Uploads smaller than ``multipart_threshold`` are one PutObject. Larger ones go through s3transfer's
   managed multipart upload, ``max_concurrency`` parts at once (10, as boto3). The parts of a file on
   disk are read with ``os.pread`` as they are sent, so none is held in memory; other streams hold at
-  most two parts of ``multipart_chunksize`` ahead (5 MiB, the smallest part S3 takes). A failed upload never shows
-  under its name: s3transfer aborts it (if the server or the process is gone, the parts wait for
-  a lifecycle rule or ``flask fs clean``, which aborts uploads started over a day ago).
+  most two parts of ``multipart_chunksize`` ahead (5 MiB, the smallest part S3 takes). A failed
+  upload never shows under its name: s3transfer aborts it (if the server or the process is gone,
+  the parts wait for a lifecycle rule or ``flask fs clean``, which aborts uploads started over a
+  day ago).
 * Every upload records the SHA-256 of its content as user metadata (``x-amz-meta-sha256``):
   ``metadata()`` reports ``sha256:<hex>``, and ``etag:<value>`` for objects written by other tools
   (an ETag is not an MD5 for multipart or KMS-encrypted objects). S3 takes metadata when an upload
@@ -762,9 +763,10 @@ class _FileRegion:
         """The ``size`` bytes from the position of ``stream`` (bytes already read, hashed and counted
         through it), if it is a regular file on disk; else None."""
         fd = disk_fd(stream) if hasattr(os, "pread") else None
-        if fd is None or stream.tell() + size > os.fstat(fd).st_size:
+        start = stream.tell()
+        if fd is None or start + size > os.fstat(fd).st_size:
             return None
-        return cls(fd, stream.tell(), size)
+        return cls(fd, start, size)
 
 
 class _RegionReader(io.RawIOBase):
