@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import IO, Any
 
@@ -136,6 +136,12 @@ class RangedReader(Reader):
 
     def readall(self) -> bytes:
         return self.read()
+
+    def chunks(self, chunk_size: int) -> Iterator[bytes]:
+        """Yield the rest of the object in chunks of up to ``chunk_size`` bytes, then close."""
+        with self:
+            while chunk := self.read(chunk_size):
+                yield chunk
 
     def _drop_body(self) -> None:
         body, self._body = self._body, None

@@ -384,9 +384,7 @@ class S3Backend(BaseBackend):
         response = self._get(filename, start, end)
         if response is None:
             return
-        with self._reader(filename, response["ContentLength"], response["Body"], start) as reader:
-            while chunk := reader.read(chunk_size):
-                yield chunk
+        yield from self._reader(filename, response["ContentLength"], response["Body"], start).chunks(chunk_size)
 
     def open_served(self, filename: str) -> ServedFile:
         """One HEAD for the headers; the GET is only sent if a body is, from the first byte wanted."""

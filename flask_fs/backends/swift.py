@@ -196,18 +196,25 @@ class SwiftBackend(BaseBackend):
         except FileNotFound:
             return False
 
-    def _get(self, filename: str, start: int = 0, etag: str | None = None) -> tuple[dict[str, str], Any]:
-        headers = {"Range": f"bytes={start}-", **({"If-Match": etag} if etag else {})} if start else None
-        kwargs = {"resp_chunk_size": CHUNK_SIZE, "headers": headers, "missing": filename}
+    def _get(
+        self, filename: str, start: int = 0, end: int | None = None, etag: str | None = None
+    ) -> tuple[dict[str, str], Any]:
+        """GET the object, or bytes ``start`` to ``end`` (exclusive) of it, of the version ``etag`` if given."""
+        headers = {}
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if etag:
+            headers["If-Match"] = etag
+        kwargs = {"resp_chunk_size": CHUNK_SIZE, "headers": headers or None, "missing": filename}
         return self._call("get_object", self.container, filename, **kwargs)
 
-    def _reader(self, filename: str, start: int = 0) -> tuple[RangedReader, dict[str, str]]:
-        """The object from byte ``start`` as a seekable file, and its headers."""
-        headers, body = self._get(filename, start)
+    def _reader(self, filename: str, start: int = 0, end: int | None = None) -> tuple[RangedReader, dict[str, str]]:
+        """Bytes ``start`` to ``end`` of the object as a seekable file, and its headers."""
+        headers, body = self._get(filename, start, end)
         etag = headers.get("etag")
 
         def reopen(position: int) -> Any:  # the same version of the object, from ``position``
-            return self._get(filename, start + position, etag)[1]
+            return self._get(filename, start + position, end, etag)[1]
 
         return RangedReader(int(headers["content-length"]), reopen, body), headers
 
@@ -218,21 +225,17 @@ class SwiftBackend(BaseBackend):
     def read_chunks(
         self, filename: str, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
     ) -> Iterator[bytes]:
-        """Stream bytes ``start`` to ``end`` from one GET, straight from the response (no buffer copy)."""
+        """Stream bytes ``start`` to ``end`` with one ranged GET, straight from the response (no buffer copy)."""
         if end is not None and end <= start:
             self._head(filename)  # FileNotFound all the same
             return
         try:
-            reader, _ = self._reader(filename, start)
+            reader, _ = self._reader(filename, start, end)
         except BackendError as exc:
             if getattr(exc.__cause__, "http_status", None) == 416:  # starts past the end: nothing to send
                 return
             raise
-        remaining = reader.size if end is None else min(end - start, reader.size)
-        with reader:
-            while remaining > 0 and (chunk := reader.read(min(chunk_size, remaining))):
-                remaining -= len(chunk)
-                yield chunk
+        yield from reader.chunks(chunk_size)
 
     def open_read(self, filename: str) -> BinaryIO:
         return self._open(filename)[0]

@@ -263,9 +263,11 @@ def test_checksum_of_objects_written_by_others_is_their_md5(swift_server, files)
 def test_reading_from_an_offset_and_serving_ranges(swift_server, files, monkeypatch):
     data = content(3 * MIB + 5)
     files.save(io.BytesIO(data), "f.bin")
-    starts, real_get = [], files.backend._get
+    ranges, real_get = [], files.backend._get
     monkeypatch.setattr(
-        files.backend, "_get", lambda name, start=0, etag=None: starts.append(start) or real_get(name, start, etag)
+        files.backend,
+        "_get",
+        lambda name, start=0, end=None, etag=None: ranges.append((start, end)) or real_get(name, start, end, etag),
     )
     with files.open("f.bin", "rb") as f:
         f.seek(2 * MIB + 3)
@@ -273,8 +275,10 @@ def test_reading_from_an_offset_and_serving_ranges(swift_server, files, monkeypa
         assert f.tell() == 2 * MIB + 13
         f.seek(-5, io.SEEK_END)
         assert f.read() == data[-5:]
-    assert starts == [0, 2 * MIB + 3, len(data) - 5]  # a seek asks the server for the rest from there
+    assert ranges == [(0, None), (2 * MIB + 3, None), (len(data) - 5, None)]  # a seek asks for the rest from there
     assert b"".join(files.read_chunks("f.bin", start=MIB, end=MIB + 100)) == data[MIB : MIB + 100]
+    assert ranges[-1] == (MIB, MIB + 100)  # the server sends only the range asked for
+    assert list(files.read_chunks("f.bin", start=len(data) + 10)) == []
     from flask import current_app
 
     response = current_app.test_client().get("/files/f.bin", headers={"Range": "bytes=3000000-3000099"})
