@@ -579,19 +579,37 @@ def fault_settings(swift) -> dict:
             "FS_S3_MAX_ATTEMPTS": 2, "FS_S3_CONNECT_TIMEOUT": 2, "FS_S3_READ_TIMEOUT": 10}  # fmt: skip
 
 
-@pytest.mark.parametrize("seekable", [False, True])
-def test_server_going_away_mid_upload_leaves_nothing(private_swift, make_storage, seekable):
+@pytest.mark.parametrize("source_kind", ["one-way", "seekable", "file on disk"])
+def test_server_going_away_mid_upload_leaves_nothing(private_swift, make_storage, source_kind, tmp_path, monkeypatch):
     storage = make_storage(fault_settings(private_swift))
     storage.write("before.txt", b"before")
-    producer = Producer(30 * MIB, on_half=private_swift.stop_proxy)
-    source = io.BufferedReader(producer) if not seekable else _SeekableStopping(30 * MIB, private_swift.stop_proxy)
+    if source_kind == "one-way":
+        source = io.BufferedReader(Producer(30 * MIB, on_half=private_swift.stop_proxy))
+    elif source_kind == "seekable":
+        source = _SeekableStopping(30 * MIB, private_swift.stop_proxy)
+    else:  # parts are read with os.pread while they are sent: stop the server when half of them was read
+        (tmp_path / "big.bin").write_bytes(os.urandom(30 * MIB))
+        source = open(tmp_path / "big.bin", "rb")  # noqa: SIM115 - closed below
+        real_pread, sent = os.pread, []
+
+        def pread(fd, size, offset):
+            sent.append(size)
+            if sum(sent) >= 15 * MIB and "proxy" in private_swift.procs:
+                private_swift.stop_proxy()
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(os, "pread", pread)
     try:
         with pytest.raises(fs.BackendError) as error:
             storage.save(source, "big.bin")
         assert error.value.__cause__ is not None
     finally:
+        monkeypatch.undo()
         if "proxy" not in private_swift.procs:
             private_swift.start_proxy()
+        source.close()
+    if source_kind == "file on disk":
+        assert sum(sent) >= 15 * MIB  # the parts were read from the file, not from the stream
     assert not storage.exists("big.bin")
     assert sorted(storage.list_files()) == ["before.txt"]
     storage.write("after.txt", b"after")  # works again, on the same client
