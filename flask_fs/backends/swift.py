@@ -571,7 +571,8 @@ def _hasher() -> ThreadPoolExecutor:
 class _Segments:
     """A stream cut into segments of ``size`` bytes, hashed (SHA-256) as they are sent.
 
-    Each iteration yields the blocks of the next segment. A block is hashed on a helper thread
+    Each iteration yields the blocks of the next segment (a large plain object is one segment of
+    the whole file). A block is hashed on a helper thread
     while swiftclient sends it (both release the GIL), so the checksum costs no time of its own.
     ``reset`` lets swiftclient retry a segment after a dropped connection, when the stream can be
     rewound to that segment's start.
